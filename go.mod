@@ -1,0 +1,3 @@
+module github.com/layover-dev/layover
+
+go 1.26.8

@@ -1,0 +1,153 @@
+// Package queue defines the durable message queue that Layover stores
+// webhook bodies in, with the semantics of Amazon SQS: visibility timeouts,
+// a fresh receipt per receive, receive counts and a dead-letter queue.
+//
+// Engines live in sub-packages (queue/sqlite, queue/postgres, queue/sqs) and
+// all pass the contract suite in queue/queuetest.
+package queue
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Defaults shared by every engine. A zero value in Options means the default.
+const (
+	DefaultMaxReceiveCount   = 5
+	DefaultRetention         = 4 * 24 * time.Hour
+	DefaultDeadRetention     = 14 * 24 * time.Hour
+	DefaultVisibilityTimeout = 5 * time.Minute
+	// MaxReceiveBatch is the largest number of messages one Receive returns,
+	// as in SQS.
+	MaxReceiveBatch = 10
+)
+
+// Sentinel errors that callers branch on.
+var (
+	// ErrStaleReceipt is returned by ChangeVisibility when the receipt does not
+	// belong to the latest receive of a message that is still in flight.
+	ErrStaleReceipt = errors.New("queue: receipt is stale or unknown")
+	// ErrNotFound is returned when a dead-lettered message id does not exist.
+	ErrNotFound = errors.New("queue: message not found")
+	// ErrTooLarge is returned by Send when a body exceeds the engine's limit.
+	ErrTooLarge = errors.New("queue: message body too large")
+	// ErrClosed is returned by every method after Close.
+	ErrClosed = errors.New("queue: closed")
+	// ErrLocked is returned by Open when another process holds the queue.
+	ErrLocked = errors.New("queue: locked by another process")
+)
+
+// Options configures an engine. The zero value selects every default.
+type Options struct {
+	// MaxReceiveCount is how many receives a message may have; the receive
+	// after that moves it to the dead-letter queue. Default 5.
+	MaxReceiveCount int
+	// Retention is how long a message is kept after it was enqueued.
+	// Default 4 days.
+	Retention time.Duration
+	// DeadRetention is how long a dead-lettered message is kept after it was
+	// first enqueued. Default 14 days.
+	DeadRetention time.Duration
+}
+
+// WithDefaults returns o with every zero field set to its default.
+func (o Options) WithDefaults() Options {
+	if o.MaxReceiveCount <= 0 {
+		o.MaxReceiveCount = DefaultMaxReceiveCount
+	}
+	if o.Retention <= 0 {
+		o.Retention = DefaultRetention
+	}
+	if o.DeadRetention <= 0 {
+		o.DeadRetention = DefaultDeadRetention
+	}
+	return o
+}
+
+// Message is one stored webhook body as returned by Receive.
+type Message struct {
+	ID           string
+	Body         []byte
+	Receipt      string // valid until the next receive of this message
+	ReceiveCount int    // including the receive that returned it
+	EnqueuedAt   time.Time
+}
+
+// DeadMessage is a message in the dead-letter queue.
+type DeadMessage struct {
+	ID           string
+	Body         []byte
+	ReceiveCount int
+	EnqueuedAt   time.Time
+	DeadAt       time.Time
+	Reason       string
+}
+
+// Stats is a snapshot of a queue's counters.
+type Stats struct {
+	Visible      int64         // ready to be received
+	InFlight     int64         // received and not yet deleted or visible again
+	DeadLettered int64         // in the dead-letter queue
+	Expired      int64         // removed by retention since the queue was created
+	OldestAge    time.Duration // age of the oldest message not dead-lettered
+}
+
+// Queue is the interface every engine implements.
+type Queue interface {
+	// Send stores body durably and returns the message id. It returns only
+	// after the write is synced (or acknowledged by the remote engine).
+	Send(ctx context.Context, body []byte) (string, error)
+	// Receive returns up to max messages (at most MaxReceiveBatch) and hides
+	// them for visibility. Messages whose receive count would exceed the
+	// maximum are moved to the dead-letter queue instead of being returned.
+	Receive(ctx context.Context, max int, visibility time.Duration) ([]Message, error)
+	// Delete removes the messages whose receipts are current. A stale receipt
+	// deletes nothing and is not an error.
+	Delete(ctx context.Context, receipts []string) error
+	// ChangeVisibility hides an in-flight message for timeout from now; zero
+	// makes it visible at once. It returns ErrStaleReceipt for a stale receipt.
+	ChangeVisibility(ctx context.Context, receipt string, timeout time.Duration) error
+	// Release makes in-flight messages visible at once and takes back the
+	// receive that returned them, so that a destination outage never counts
+	// toward the dead-letter limit. Stale receipts are ignored.
+	Release(ctx context.Context, receipts []string) error
+	// Stats returns the queue's counters.
+	Stats(ctx context.Context) (Stats, error)
+	// Close releases the engine's resources.
+	Close() error
+}
+
+// DeadLetters is the dead-letter queue of an engine, for operators.
+type DeadLetters interface {
+	// ListDead returns up to limit dead messages with ids after the given id,
+	// oldest first ("" starts at the beginning).
+	ListDead(ctx context.Context, after string, limit int) ([]DeadMessage, error)
+	// GetDead returns one dead message, or ErrNotFound.
+	GetDead(ctx context.Context, id string) (DeadMessage, error)
+	// Redrive moves up to limit dead messages back to the queue with a fresh
+	// receive count and returns how many it moved. Callers loop until 0.
+	Redrive(ctx context.Context, limit int) (int, error)
+	// PurgeDead deletes every dead message and returns how many it deleted.
+	PurgeDead(ctx context.Context) (int, error)
+}
+
+// Rejection records an event that the destination will never accept, with
+// the reason, so that a person can list it. Nothing is dropped silently.
+type Rejection struct {
+	MessageID string
+	EventID   string
+	EventName string
+	Reason    string
+	Event     []byte // the event as it was sent or would have been sent (JSON)
+	At        time.Time
+}
+
+// Rejections stores rejected events.
+type Rejections interface {
+	// RecordRejected stores rejections durably before the caller deletes the
+	// messages they came from.
+	RecordRejected(ctx context.Context, rejections []Rejection) error
+	// ListRejected returns up to limit rejections, newest first.
+	ListRejected(ctx context.Context, limit int) ([]Rejection, error)
+}
