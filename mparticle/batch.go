@@ -1,0 +1,162 @@
+// Package mparticle decodes the event batches that mParticle's Webhook
+// output POSTs, in both the outbound form and the inbound (raw feed) form.
+//
+// Decoding is tolerant: numbers may arrive as strings, 64-bit ids go beyond
+// 2^53 and can be negative, user_identities is an array or an object map,
+// and any field may be null or missing. Decode fails only when the body is
+// not a JSON object. Every element of events becomes an Event, including
+// unknown event types, and each Event keeps its raw data for later use.
+package mparticle
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrNotObject is returned by Decode when the body is not a JSON object.
+// No retry can fix such a body.
+var ErrNotObject = errors.New("mparticle: body is not a JSON object")
+
+// utf8BOM is the byte order mark some HTTP clients put before a JSON body.
+var utf8BOM = []byte("\xef\xbb\xbf")
+
+// Batch is one mParticle event batch: the events of one user and device,
+// with the user's identities and the device and app context. Fields that
+// the payload leaves out or sends as null keep their zero value.
+type Batch struct {
+	MPID        Int64
+	BatchID     Int64
+	Environment string // "production" or "development" as sent, or ""
+	// TimestampMs is the batch time in Unix milliseconds. SDKs set it from
+	// the device clock when they build the batch.
+	TimestampMs     Int64
+	Identities      []Identity
+	UserAttributes  map[string]any
+	DeviceInfo      DeviceInfo
+	ApplicationInfo ApplicationInfo
+	SourceInfo      SourceInfo
+	Events          []Event
+}
+
+// Identity is one user identity, such as {"email", "user@example.com"}.
+type Identity struct {
+	Type  string // identity_type, such as "email" or "customer_id"
+	Value string
+}
+
+// DeviceInfo is the part of device_info that Layover uses.
+type DeviceInfo struct {
+	Platform string // such as "iOS", "Android" or "web"
+}
+
+// ApplicationInfo is the part of application_info that Layover uses.
+type ApplicationInfo struct {
+	ApplicationVersion     string
+	ApplicationBuildNumber string
+}
+
+// SourceInfo is the origin of the batch as mParticle records it. Channel is
+// one of native, javascript, pixel, partner, server_to_server or unknown,
+// and Partner names the partner feed when Channel is partner.
+type SourceInfo struct {
+	Channel string
+	Partner string
+}
+
+// Decode parses one webhook body. It returns an error wrapping ErrNotObject
+// when the body is not a single JSON object, and tolerates everything else.
+func Decode(body []byte) (*Batch, error) {
+	var b Batch
+	if err := b.UnmarshalJSON(body); err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
+// DecodeEvent parses a single {event_type, data} envelope, the shape of one
+// element of a batch's events array. It returns an error wrapping
+// ErrNotObject when body is not a JSON object.
+func DecodeEvent(body []byte) (Event, error) {
+	body = trimJSONSpace(bytes.TrimPrefix(trimJSONSpace(body), utf8BOM))
+	if len(body) == 0 || body[0] != '{' || !json.Valid(body) {
+		return Event{}, fmt.Errorf("%w: invalid event envelope", ErrNotObject)
+	}
+	return parseEvent(body), nil
+}
+
+// UnmarshalJSON decodes a batch as Decode does.
+func (b *Batch) UnmarshalJSON(data []byte) error {
+	data = trimJSONSpace(bytes.TrimPrefix(trimJSONSpace(data), utf8BOM))
+	if len(data) == 0 {
+		return fmt.Errorf("%w: the body is empty", ErrNotObject)
+	}
+	if data[0] != '{' {
+		return fmt.Errorf("%w: the body starts with %q", ErrNotObject, data[0])
+	}
+	var o object
+	if err := json.Unmarshal(data, &o); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotObject, err)
+	}
+	*b = Batch{
+		MPID:           o.int64("mpid"),
+		BatchID:        o.int64("batch_id"),
+		Environment:    o.text("environment"),
+		TimestampMs:    o.int64("timestamp_unixtime_ms"),
+		Identities:     parseIdentities(o),
+		UserAttributes: o.attributes("user_attributes"),
+		DeviceInfo:     DeviceInfo{Platform: o.object("device_info").text("platform")},
+		ApplicationInfo: ApplicationInfo{
+			ApplicationVersion:     o.object("application_info").text("application_version"),
+			ApplicationBuildNumber: o.object("application_info").text("application_build_number"),
+		},
+		SourceInfo: SourceInfo{
+			Channel: o.object("source_info").text("channel"),
+			Partner: o.object("source_info").text("partner"),
+		},
+	}
+	for _, raw := range o.array("events") {
+		b.Events = append(b.Events, parseEvent(raw))
+	}
+	return nil
+}
+
+// Identity returns the first non-blank identity of the given type, such as
+// "email" or "customer_id", compared without regard to case. It returns ""
+// when the batch has none.
+func (b *Batch) Identity(kind string) string {
+	for _, id := range b.Identities {
+		if strings.EqualFold(id.Type, kind) && strings.TrimSpace(id.Value) != "" {
+			return id.Value
+		}
+	}
+	return ""
+}
+
+// parseIdentities reads user_identities in either shape: the outbound array
+// of {identity_type, identity} objects, or the inbound object map from type
+// to value. Map entries come out sorted by type, so the result is
+// deterministic.
+func parseIdentities(o object) []Identity {
+	var ids []Identity
+	if elements := o.array("user_identities"); elements != nil {
+		for _, raw := range elements {
+			element := parseObject(raw)
+			if element == nil {
+				continue
+			}
+			ids = append(ids, Identity{
+				Type:  element.text("identity_type"),
+				Value: element.text("identity"),
+			})
+		}
+		return ids
+	}
+	byType := o.object("user_identities")
+	for _, kind := range byType.sortedKeys() {
+		ids = append(ids, Identity{Type: kind, Value: byType.text(kind)})
+	}
+	return ids
+}
