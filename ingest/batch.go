@@ -1,0 +1,121 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/layover-dev/layover/queue"
+)
+
+// storedResponse is the JSON body of a 200 response to POST /event-batch.
+type storedResponse struct {
+	ID string `json:"id"`
+}
+
+// serveEventBatch checks, stores and acknowledges one webhook body. Every
+// check runs before Send, so a rejected request stores nothing.
+func (h *handler) serveEventBatch(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		h.reject(w, r, fmt.Errorf("%w: got %s", errMethodNotAllowed, r.Method))
+		return
+	}
+	if h.requireAuth {
+		if err := h.keys.authenticate(r); err != nil {
+			h.rejectAuth(w, r, err)
+			return
+		}
+	}
+
+	body, err := readBatch(w, r, h.maxBodyBytes)
+	if err != nil {
+		h.reject(w, r, err)
+		return
+	}
+	id, err := h.store(r.Context(), body)
+	if err != nil {
+		h.storeFailed(w, r, err, len(body))
+		return
+	}
+
+	ctx := r.Context()
+	h.storeLog.recovered(ctx, "store recovered")
+	h.logger.DebugContext(ctx, "message stored", "message_id", id, "body_bytes", len(body))
+	writeJSON(w, http.StatusOK, storedResponse{ID: id})
+	h.metrics.countRequest(http.StatusOK)
+}
+
+// store sends body to the queue within the store timeout and records the
+// latency and the stored bytes.
+func (h *handler) store(ctx context.Context, body []byte) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.storeTimeout)
+	defer cancel()
+
+	start := time.Now()
+	id, err := h.queue.Send(ctx, body)
+	h.metrics.storeDuration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		return "", fmt.Errorf("queue send: %w", err)
+	}
+	h.metrics.storedBytes.Add(float64(len(body)))
+	return id, nil
+}
+
+// reject sends the error response for a request that will not be stored,
+// and logs why without the body.
+func (h *handler) reject(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		h.canceled(w, r, err, err)
+		return
+	}
+	status := writeError(w, err, h.retryAfter)
+	h.metrics.countRequest(status)
+	h.rejectLog.failure(r.Context(),
+		slog.Int("status", status),
+		slog.String("error", err.Error()),
+		slog.String("remote_addr", r.RemoteAddr))
+}
+
+// storeFailed sends the response for a failed Send: 413 when the queue
+// rejects the size, and 503 with Retry-After for every other failure, so
+// that mParticle sends the batch again.
+func (h *handler) storeFailed(w http.ResponseWriter, r *http.Request, err error, bodyBytes int) {
+	ctx := r.Context()
+	switch {
+	case errors.Is(err, queue.ErrTooLarge):
+		h.reject(w, r, err)
+	case ctx.Err() != nil:
+		h.canceled(w, r, errStoreUnavailable, err)
+	default:
+		h.storeLog.failure(ctx, slog.Any("error", err), slog.Int("body_bytes", bodyBytes))
+		h.metrics.countRequest(writeError(w, errStoreUnavailable, h.retryAfter))
+	}
+}
+
+// rejectAuth sends 401 and counts the failure. The log line contains the
+// reason and the client address, never the key.
+func (h *handler) rejectAuth(w http.ResponseWriter, r *http.Request, err error) {
+	reason := authReasonInvalid
+	if errors.Is(err, errMissingKey) {
+		reason = authReasonMissing
+	}
+	h.metrics.authFailures.WithLabelValues(reason).Inc()
+	h.metrics.countRequest(writeError(w, err, h.retryAfter))
+	h.authLog.failure(r.Context(),
+		slog.String("reason", reason),
+		slog.String("remote_addr", r.RemoteAddr))
+}
+
+// canceled handles a request whose context ended: the client went away, or
+// the server's read deadline passed. It still sends the error response,
+// because a handler that writes nothing makes net/http send 200, which
+// mParticle would take as stored.
+func (h *handler) canceled(w http.ResponseWriter, r *http.Request, response, cause error) {
+	status := writeError(w, response, h.retryAfter)
+	h.metrics.canceled.Inc()
+	h.logger.DebugContext(r.Context(), "request canceled",
+		"status", status, "error", cause, "remote_addr", r.RemoteAddr)
+}
