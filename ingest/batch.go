@@ -20,7 +20,7 @@ type storedResponse struct {
 // check runs before Send, so a rejected request stores nothing.
 func (h *handler) serveEventBatch(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
-		h.reject(w, r, fmt.Errorf("%w: got %s", errMethodNotAllowed, r.Method))
+		h.reject(w, r, fmt.Errorf("%w: %s, use POST", errMethodNotAllowed, r.Method))
 		return
 	}
 	if h.requireAuth {

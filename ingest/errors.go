@@ -19,7 +19,7 @@ var (
 	errMissingKey = errors.New("missing API key: send it as Authorization: Bearer KEY, " +
 		"as the password of Authorization: Basic, or as X-API-Key: KEY")
 	errInvalidKey          = errors.New("invalid API key")
-	errMethodNotAllowed    = errors.New("method not allowed: use POST")
+	errMethodNotAllowed    = errors.New("method not allowed")
 	errUnsupportedType     = errors.New("unsupported Content-Type")
 	errUnsupportedEncoding = errors.New("unsupported Content-Encoding")
 	errBodyTooLarge        = errors.New("request body too large")
