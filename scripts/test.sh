@@ -157,7 +157,7 @@ start_postgres() {
 		log "starting PostgreSQL on 127.0.0.1:$port"
 		if as_postgres "$PG_BIN/pg_ctl" start -D "$PG_DATA" -l "$logfile" \
 			-w -t "$WAIT_SECONDS" \
-			-o "-c listen_addresses=127.0.0.1 -p $port -k $WORK -c fsync=off" \
+			-o "-c listen_addresses=127.0.0.1 -p $port -k $WORK -c fsync=off -c max_connections=300" \
 			>/dev/null; then
 			break
 		fi
