@@ -102,24 +102,42 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 }
 
 // schemaVersion creates the version table when it is missing and returns
-// the highest version applied, 0 for a new schema.
+// the highest version applied, 0 for a new schema. It checks for the table
+// first because PostgreSQL 15 checks the CREATE privilege on the schema
+// before CREATE TABLE IF NOT EXISTS looks for the table, and a role without
+// that privilege must still be able to open an up-to-date schema.
 func schemaVersion(ctx context.Context, tx pgx.Tx) (int, error) {
-	const create = `
-		CREATE TABLE IF NOT EXISTS layover_schema_version (
-			version    integer     PRIMARY KEY,
-			name       text        NOT NULL,
-			applied_at timestamptz NOT NULL DEFAULT now()
-		)`
-	if _, err := tx.Exec(ctx, create); err != nil {
-		return 0, fmt.Errorf("create schema version table: %w", err)
+	var exists bool
+	err := tx.QueryRow(ctx,
+		`SELECT to_regclass('layover_schema_version') IS NOT NULL`).Scan(&exists)
+	if err != nil {
+		return 0, fmt.Errorf("find schema version table: %w", err)
+	}
+	if !exists {
+		if err := createVersionTable(ctx, tx); err != nil {
+			return 0, err
+		}
 	}
 	var version int
-	err := tx.QueryRow(ctx,
+	err = tx.QueryRow(ctx,
 		`SELECT coalesce(max(version), 0) FROM layover_schema_version`).Scan(&version)
 	if err != nil {
 		return 0, fmt.Errorf("read schema version: %w", err)
 	}
 	return version, nil
+}
+
+func createVersionTable(ctx context.Context, tx pgx.Tx) error {
+	const create = `
+		CREATE TABLE layover_schema_version (
+			version    integer     PRIMARY KEY,
+			name       text        NOT NULL,
+			applied_at timestamptz NOT NULL DEFAULT now()
+		)`
+	if _, err := tx.Exec(ctx, create); err != nil {
+		return fmt.Errorf("create schema version table: %w", err)
+	}
+	return nil
 }
 
 func apply(ctx context.Context, tx pgx.Tx, m migration) error {

@@ -132,3 +132,57 @@ func TestOpenInvalidURLHidesPassword(t *testing.T) {
 		t.Errorf("Open error = %q, want no password in it", err)
 	}
 }
+
+func TestOpenWithoutCreatePrivilege(t *testing.T) {
+	ctx := testContext(t)
+	url := newSchemaURL(t)
+	owner := openAt(t, url, queue.Options{})
+	_ = owner.Close()
+
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	var schema string
+	if err := conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		t.Fatalf("read schema: %v", err)
+	}
+	role := schema + "_app"
+	grants := []string{
+		"CREATE ROLE " + role + " LOGIN",
+		"GRANT USAGE ON SCHEMA " + schema + " TO " + role,
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA " + schema + " TO " + role,
+	}
+	for _, sql := range grants {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	t.Cleanup(func() { dropRole(t, url, role) })
+
+	config, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatalf("parse URL: %v", err)
+	}
+	roleURL := strings.Replace(url, "://"+config.User+"@", "://"+role+"@", 1)
+	q := openAt(t, roleURL, queue.Options{})
+	if _, err := q.Send(ctx, []byte("x")); err != nil {
+		t.Errorf("Send as a role without CREATE: %v", err)
+	}
+}
+
+func dropRole(t *testing.T, url, role string) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Errorf("drop role %s: connect: %v", role, err)
+		return
+	}
+	defer conn.Close(ctx)
+	for _, sql := range []string{"DROP OWNED BY " + role, "DROP ROLE " + role} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Errorf("%s: %v", sql, err)
+		}
+	}
+}
