@@ -79,7 +79,7 @@ find_postgres() {
 		return
 	fi
 	# Debian keeps the server binaries off PATH, under one folder per version.
-	PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+	PG_BIN=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 	[ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ]
 }
 
@@ -115,6 +115,7 @@ ensure_node_tools() {
 	[ -f "$FAUXQS_APP" ] || die "fauxqs not found at $FAUXQS_APP after npm install"
 }
 
+# shellcheck disable=SC2317 # cleanup runs from the EXIT trap.
 cleanup() {
 	local status=$?
 	if [ -n "$FAUXQS_PID" ]; then
@@ -207,6 +208,7 @@ start_fauxqs() {
 }
 
 fauxqs_healthy() {
+	# shellcheck disable=SC2016 # ${...} is a JavaScript template literal.
 	"$NODE" -e '
 		fetch(`http://127.0.0.1:${process.argv[1]}/health`)
 			.then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1));' "$1"
