@@ -9,11 +9,11 @@ import (
 	"github.com/layover-dev/layover/mparticle"
 )
 
-// FuzzDecodeMap, seeded with the testdata of this package and of mparticle,
-// checks that decoding and mapping any body never panics and
-// keeps the Result contract: one Result per event, a reason for every Skip
-// and Reject, and forwarded events that Iterable's id and name rules accept
-// and that json.Marshal can encode.
+// FuzzDecodeMap checks that decoding and mapping any body never panics and
+// keeps the Result contract. There is one Result per event and a reason for
+// every Skip and Reject. Forwarded events meet Iterable's id and name rules
+// and encode with json.Marshal. The seeds are the testdata of this package
+// and of mparticle.
 func FuzzDecodeMap(f *testing.F) {
 	var paths []string
 	for _, pattern := range []string{"testdata/*.json", "../mparticle/testdata/*.json"} {
