@@ -1,0 +1,200 @@
+package forward
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/layover-dev/layover/iterable"
+	"github.com/layover-dev/layover/mapping"
+	"github.com/layover-dev/layover/mparticle"
+	"github.com/layover-dev/layover/queue"
+)
+
+// heldMessage is a received message whose events are not all resolved yet.
+type heldMessage struct {
+	msg         queue.Message
+	outstanding int // events still waiting for a trackBulk outcome
+	rejections  []queue.Rejection
+	done        bool
+}
+
+// pendingEvent is a mapped event waiting to be packed into a request.
+type pendingEvent struct {
+	event iterable.Event
+	json  []byte
+	owner *heldMessage
+}
+
+// run is the state of one Forwarder.Run call.
+type run struct {
+	f           *Forwarder
+	log         *slog.Logger
+	started     time.Time
+	report      Report
+	held        []*heldMessage // received and not yet deleted or released
+	pending     []pendingEvent
+	toDelete    []*heldMessage
+	drained     bool
+	retryWaited time.Duration
+	deleteErr   error
+}
+
+func (r *run) drain(ctx context.Context) error {
+	for {
+		for !r.drained && len(r.pending) < r.f.opts.MaxEvents {
+			if err := r.receive(ctx); err != nil {
+				return err
+			}
+			r.flushDeletes(false)
+		}
+		if len(r.pending) == 0 {
+			return nil
+		}
+		if err := r.send(ctx, r.takeRequest()); err != nil {
+			return err
+		}
+		r.flushDeletes(false)
+	}
+}
+
+// receive fetches one batch of messages and maps their events.
+func (r *run) receive(ctx context.Context) error {
+	if max := r.f.opts.MaxRunTime; max > 0 && time.Since(r.started) > max {
+		r.log.Info("run time limit reached; leaving the rest for the next run", "max_run_time", max)
+		r.drained = true
+		return nil
+	}
+	msgs, err := r.f.queue.Receive(ctx, queue.MaxReceiveBatch, r.f.opts.Visibility)
+	if err != nil {
+		return fmt.Errorf("receive: %w", err)
+	}
+	if len(msgs) == 0 {
+		r.drained = true
+		return nil
+	}
+	r.report.Received += len(msgs)
+	for _, m := range msgs {
+		r.accept(m)
+	}
+	return nil
+}
+
+// accept decodes and maps one message and queues its events.
+func (r *run) accept(m queue.Message) {
+	results, err := r.mapMessage(m.Body)
+	if err != nil {
+		// The message stays hidden until its visibility timeout, and the
+		// queue dead-letters it after the maximum receive count.
+		r.report.Poison++
+		r.log.Error("message cannot be decoded; it will be retried and dead-lettered after the maximum receive count",
+			"message_id", m.ID, "receive_count", m.ReceiveCount, "error", err)
+		return
+	}
+	h := &heldMessage{msg: m}
+	r.held = append(r.held, h)
+	for _, res := range results {
+		switch res.Outcome {
+		case mapping.Forward:
+			r.queueEvent(h, res.Event)
+		case mapping.Reject:
+			body, _ := json.Marshal(res.Event)
+			h.rejections = append(h.rejections, r.rejection(h, res.Event, body, res.Reason))
+			r.report.Rejected++
+		default:
+			r.report.Skipped++
+		}
+	}
+	if h.outstanding == 0 {
+		r.complete(h)
+	}
+}
+
+// mapMessage decodes a body and maps it, turning a panic in the mapping into
+// an error so that one bad message cannot stop the forwarder.
+func (r *run) mapMessage(body []byte) (results []mapping.Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("mapping panicked: %v", p)
+		}
+	}()
+	batch, err := mparticle.Decode(body)
+	if err != nil {
+		return nil, err
+	}
+	return r.f.mapper.Map(batch), nil
+}
+
+func (r *run) queueEvent(h *heldMessage, ev iterable.Event) {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		h.rejections = append(h.rejections, r.rejection(h, ev, nil, "event cannot be encoded as JSON: "+err.Error()))
+		r.report.Rejected++
+		return
+	}
+	if len(body) > r.f.opts.MaxRequestBytes-requestOverhead {
+		reason := fmt.Sprintf("event is %d bytes, more than one trackBulk request may carry (%d)", len(body), r.f.opts.MaxRequestBytes)
+		h.rejections = append(h.rejections, r.rejection(h, ev, body, reason))
+		r.report.Rejected++
+		return
+	}
+	h.outstanding++
+	r.pending = append(r.pending, pendingEvent{event: ev, json: body, owner: h})
+}
+
+// requestOverhead is the JSON around the events: {"events":[...]}.
+const requestOverhead = len(`{"events":[]}`)
+
+// takeRequest removes the next request's events from the pending list,
+// bounded by MaxEvents and MaxRequestBytes.
+func (r *run) takeRequest() []pendingEvent {
+	size := requestOverhead
+	n := 0
+	for n < len(r.pending) && n < r.f.opts.MaxEvents {
+		next := len(r.pending[n].json) + 1 // the comma
+		if n > 0 && size+next > r.f.opts.MaxRequestBytes {
+			break
+		}
+		size += next
+		n++
+	}
+	batch := r.pending[:n:n]
+	r.pending = r.pending[n:]
+	return batch
+}
+
+func (r *run) rejection(h *heldMessage, ev iterable.Event, body []byte, reason string) queue.Rejection {
+	return queue.Rejection{
+		MessageID: h.msg.ID,
+		EventID:   ev.ID,
+		EventName: ev.EventName,
+		Reason:    reason,
+		Event:     body,
+		At:        time.Now().UTC(),
+	}
+}
+
+func (r *run) deliver(p pendingEvent) {
+	r.report.Delivered++
+	r.resolve(p.owner)
+}
+
+func (r *run) reject(p pendingEvent, reason string) {
+	p.owner.rejections = append(p.owner.rejections, r.rejection(p.owner, p.event, p.json, reason))
+	r.report.Rejected++
+	r.resolve(p.owner)
+}
+
+func (r *run) resolve(h *heldMessage) {
+	h.outstanding--
+	if h.outstanding == 0 {
+		r.complete(h)
+	}
+}
+
+func (r *run) complete(h *heldMessage) {
+	h.done = true
+	r.toDelete = append(r.toDelete, h)
+}

@@ -1,0 +1,142 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/layover-dev/layover/iterable"
+)
+
+// send delivers one request's events and resolves each of them. A 400-class
+// answer that blames the content is narrowed down by splitting the request
+// in halves, so one bad event cannot block the others. It returns an error
+// only when the run must stop: the key was rejected, Iterable stayed
+// unavailable past the retry budget, or the context ended.
+func (r *run) send(ctx context.Context, batch []pendingEvent) error {
+	events := make([]iterable.Event, len(batch))
+	for i, p := range batch {
+		events[i] = p.event
+	}
+	resp, err := r.trackBulk(ctx, events)
+	if err == nil {
+		r.resolveResponse(batch, resp)
+		return nil
+	}
+	var apiErr *iterable.APIError
+	if !errors.As(err, &apiErr) || !blamesContent(apiErr) {
+		return err
+	}
+	if len(batch) == 1 {
+		r.reject(batch[0], "Iterable rejected the event: "+describe(apiErr))
+		return nil
+	}
+	r.log.Info("request rejected for its content; splitting it to find the bad events",
+		"events", len(batch), "status", apiErr.StatusCode, "code", apiErr.Code)
+	mid := len(batch) / 2
+	if err := r.send(ctx, batch[:mid]); err != nil {
+		return err
+	}
+	return r.send(ctx, batch[mid:])
+}
+
+// blamesContent reports whether a response rejects what was sent rather
+// than who sent it or when: a bad JSON type, a field type conflict, a
+// batch too large, or another 400, 409, 413 or 422.
+func blamesContent(e *iterable.APIError) bool {
+	switch e.StatusCode {
+	case 400, 409, 413, 422:
+		return true
+	}
+	return false
+}
+
+func describe(e *iterable.APIError) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "HTTP %d", e.StatusCode)
+	if e.Code != "" {
+		fmt.Fprintf(&b, " %s", e.Code)
+	}
+	if e.Msg != "" {
+		fmt.Fprintf(&b, ": %s", e.Msg)
+	}
+	if len(e.Params) > 0 {
+		keys := make([]string, 0, len(e.Params))
+		for k := range e.Params {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		fmt.Fprintf(&b, " (%s)", strings.Join(keys, ", "))
+	}
+	return b.String()
+}
+
+// trackBulk sends one request, retrying 429, 5xx and network errors with
+// full-jitter exponential backoff within the run's retry budget.
+func (r *run) trackBulk(ctx context.Context, events []iterable.Event) (*iterable.BulkTrackResponse, error) {
+	opts := r.f.opts
+	for attempt := 1; ; attempt++ {
+		r.report.Requests++
+		resp, err := r.f.sender.TrackBulk(ctx, events)
+		if err == nil {
+			return resp, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if errors.Is(err, iterable.ErrUnauthorized) {
+			return nil, fmt.Errorf("trackBulk: %w (check ITERABLE_API_KEY and that ITERABLE_BASE_URL is the key's data center): %v",
+				iterable.ErrUnauthorized, err)
+		}
+		var apiErr *iterable.APIError
+		if errors.As(err, &apiErr) && !apiErr.Temporary() {
+			return nil, err
+		}
+		wait := r.backoff(attempt, apiErr)
+		if attempt >= opts.MaxAttempts || r.retryWaited+wait > opts.RetryBudget {
+			return nil, fmt.Errorf("%w after %d attempts: %v", ErrDestinationUnavailable, attempt, err)
+		}
+		r.report.Retries++
+		r.retryWaited += wait
+		r.log.Warn("trackBulk failed; retrying", "attempt", attempt, "wait", wait.Round(time.Millisecond), "error", err)
+		if err := opts.Sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// backoff returns the wait before the next attempt: Retry-After when
+// Iterable sent one, else a random wait up to 1s·2^(attempt-1), both capped
+// at MaxBackoff.
+func (r *run) backoff(attempt int, apiErr *iterable.APIError) time.Duration {
+	limit := r.f.opts.MaxBackoff
+	if apiErr != nil && apiErr.RetryAfter > 0 {
+		return min(apiErr.RetryAfter, limit)
+	}
+	ceiling := min(time.Second<<min(attempt-1, 20), limit)
+	return time.Duration(rand.Int64N(int64(ceiling))) + time.Millisecond
+}
+
+// resolveResponse marks each event of a 200 response delivered or rejected.
+// Iterable reports failures only by email, userId and event name, so every
+// event that matches a failure list is rejected with that list as reason.
+func (r *run) resolveResponse(batch []pendingEvent, resp *iterable.BulkTrackResponse) {
+	failures := newFailureIndex(resp)
+	rejected := 0
+	for _, p := range batch {
+		if reason := failures.reason(p.event); reason != "" {
+			r.reject(p, reason)
+			rejected++
+			continue
+		}
+		r.deliver(p)
+	}
+	if resp.FailCount > rejected {
+		r.log.Warn("Iterable reported more failed events than the failure lists name; those events count as delivered",
+			"fail_count", resp.FailCount, "matched", rejected, "events", len(batch))
+	}
+}
