@@ -1,0 +1,171 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// errHelp is returned when -h was given; the usage is already printed.
+var errHelp = errors.New("help requested")
+
+// config holds every setting of every command; each command registers the
+// groups it uses. Flags take their defaults from the environment.
+type config struct {
+	Listen       string
+	APIKeys      string
+	NoAuth       bool
+	MaxBodyBytes int64
+
+	DataDir         string
+	Queue           string
+	MaxReceiveCount int
+	Retention       time.Duration
+	DeadRetention   time.Duration
+
+	Schedule    string
+	IterableKey string
+	IterableURL string
+	MappingFile string
+	BatchEvents int
+	Rate        float64
+	Visibility  time.Duration
+	RetryBudget time.Duration
+
+	LogLevel  string
+	LogFormat string
+
+	envErrors []error
+}
+
+// flagSet wraps a FlagSet with helpers that read defaults from environment
+// variables and name the variable in the help text.
+type flagSet struct {
+	*flag.FlagSet
+	cfg *config
+}
+
+func newFlagSet(name string, stderr io.Writer) *flagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return &flagSet{FlagSet: fs, cfg: &config{}}
+}
+
+func (fs *flagSet) parse(args []string) (*config, error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, errHelp
+		}
+		return nil, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return nil, usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	if err := errors.Join(fs.cfg.envErrors...); err != nil {
+		return nil, usageError{err}
+	}
+	return fs.cfg, nil
+}
+
+func (fs *flagSet) str(p *string, name, env, def, help string) {
+	if v, ok := os.LookupEnv(env); ok {
+		def = v
+	}
+	fs.StringVar(p, name, def, help+" ("+env+")")
+}
+
+func (fs *flagSet) boolean(p *bool, name, env string, def bool, help string) {
+	if v, ok := os.LookupEnv(env); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			fs.cfg.envErrors = append(fs.cfg.envErrors, fmt.Errorf("invalid %s=%q: expected true or false", env, v))
+		}
+		def = b
+	}
+	fs.BoolVar(p, name, def, help+" ("+env+")")
+}
+
+func (fs *flagSet) integer(p *int, name, env string, def int, help string) {
+	if v, ok := os.LookupEnv(env); ok {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			fs.cfg.envErrors = append(fs.cfg.envErrors, fmt.Errorf("invalid %s=%q: expected a whole number", env, v))
+		}
+		def = n
+	}
+	fs.IntVar(p, name, def, help+" ("+env+")")
+}
+
+func (fs *flagSet) int64(p *int64, name, env string, def int64, help string) {
+	if v, ok := os.LookupEnv(env); ok {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			fs.cfg.envErrors = append(fs.cfg.envErrors, fmt.Errorf("invalid %s=%q: expected a whole number of bytes", env, v))
+		}
+		def = n
+	}
+	fs.Int64Var(p, name, def, help+" ("+env+")")
+}
+
+func (fs *flagSet) float(p *float64, name, env string, def float64, help string) {
+	if v, ok := os.LookupEnv(env); ok {
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			fs.cfg.envErrors = append(fs.cfg.envErrors, fmt.Errorf("invalid %s=%q: expected a number", env, v))
+		}
+		def = f
+	}
+	fs.Float64Var(p, name, def, help+" ("+env+")")
+}
+
+func (fs *flagSet) duration(p *time.Duration, name, env string, def time.Duration, help string) {
+	if v, ok := os.LookupEnv(env); ok {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			fs.cfg.envErrors = append(fs.cfg.envErrors, fmt.Errorf("invalid %s=%q: expected a duration such as 90s, 15m or 96h", env, v))
+		}
+		def = d
+	}
+	fs.DurationVar(p, name, def, help+" ("+env+")")
+}
+
+// logFlags registers the logging settings.
+func (fs *flagSet) logFlags() {
+	c := fs.cfg
+	fs.str(&c.LogLevel, "log-level", "LAYOVER_LOG_LEVEL", "info", "log level: debug, info, warn or error")
+	fs.str(&c.LogFormat, "log-format", "LAYOVER_LOG_FORMAT", "text", "log format: text or json")
+}
+
+// newLogger builds the process logger from the logging settings.
+func newLogger(c *config, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, usagef("invalid log level %q (LAYOVER_LOG_LEVEL): expected debug, info, warn or error", c.LogLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var log *slog.Logger
+	switch c.LogFormat {
+	case "text":
+		log = slog.New(slog.NewTextHandler(w, opts))
+	case "json":
+		log = slog.New(slog.NewJSONHandler(w, opts))
+	default:
+		return nil, usagef("invalid log format %q (LAYOVER_LOG_FORMAT): expected text or json", c.LogFormat)
+	}
+	// Packages that log through slog.Default, such as the queue engines,
+	// follow the same level and format.
+	slog.SetDefault(log)
+	return log, nil
+}
+
+// quietLogs keeps operator commands' output to warnings and errors, so that
+// the queue engines' start-up lines do not mix with the command's output.
+func quietLogs(stderr io.Writer) {
+	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/layover-dev/layover/forward"
+	"github.com/layover-dev/layover/iterable"
+	"github.com/layover-dev/layover/mapping"
+)
+
+// errUnavailable marks a run that ended because Iterable was unavailable.
+var errUnavailable = forward.ErrDestinationUnavailable
+
+// forwardFlags registers the settings of the forwarder.
+func (fs *flagSet) forwardFlags() {
+	c := fs.cfg
+	fs.str(&c.IterableKey, "iterable-api-key", "ITERABLE_API_KEY", "", "server-side API key of the Iterable project")
+	fs.str(&c.IterableURL, "iterable-base-url", "ITERABLE_BASE_URL", iterable.USBaseURL,
+		"Iterable API host: "+iterable.USBaseURL+" (US) or "+iterable.EUBaseURL+" (EU)")
+	fs.str(&c.MappingFile, "mapping", "LAYOVER_MAPPING", "", "JSON file that overrides the default event mapping")
+	fs.integer(&c.BatchEvents, "batch-events", "LAYOVER_BATCH_EVENTS", forward.DefaultMaxEvents,
+		"maximum events in one trackBulk request (1 to 1000)")
+	fs.float(&c.Rate, "rate", "LAYOVER_RATE", 8, "trackBulk requests per second (Iterable allows 10 per project)")
+	fs.duration(&c.Visibility, "visibility-timeout", "LAYOVER_VISIBILITY_TIMEOUT", forward.DefaultVisibility,
+		"how long a message being forwarded stays hidden from other runs")
+	fs.duration(&c.RetryBudget, "retry-budget", "LAYOVER_RETRY_BUDGET", forward.DefaultRetryBudget,
+		"time a run may wait between retries while Iterable answers 429 or 5xx")
+}
+
+// newForwarder builds the forwarder from the configuration.
+func newForwarder(c *config, eng *engine, log *slog.Logger) (*forward.Forwarder, error) {
+	if c.IterableKey == "" {
+		return nil, usagef("missing Iterable API key: set ITERABLE_API_KEY (or -iterable-api-key) to a server-side key of the project")
+	}
+	if u, err := url.Parse(c.IterableURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, usagef("invalid ITERABLE_BASE_URL %q: expected %s or %s", c.IterableURL, iterable.USBaseURL, iterable.EUBaseURL)
+	}
+	if c.BatchEvents < 1 || c.BatchEvents > 1000 {
+		return nil, usagef("invalid batch size %d (LAYOVER_BATCH_EVENTS): expected 1 to 1000", c.BatchEvents)
+	}
+	if c.Rate <= 0 || c.Rate > 10 {
+		return nil, usagef("invalid rate %g (LAYOVER_RATE): expected more than 0 and at most 10 requests per second, Iterable's limit per project", c.Rate)
+	}
+	if c.Visibility < 30*time.Second || c.Visibility > 12*time.Hour {
+		return nil, usagef("invalid visibility timeout %s (LAYOVER_VISIBILITY_TIMEOUT): expected 30s to 12h", c.Visibility)
+	}
+	if c.RetryBudget >= c.Visibility {
+		return nil, usagef("retry budget %s (LAYOVER_RETRY_BUDGET) must be shorter than the visibility timeout %s", c.RetryBudget, c.Visibility)
+	}
+	cfg := mapping.DefaultConfig()
+	if c.MappingFile != "" {
+		var err error
+		if cfg, err = mapping.LoadConfig(c.MappingFile); err != nil {
+			return nil, usageError{fmt.Errorf("mapping file %q (LAYOVER_MAPPING): %w", c.MappingFile, err)}
+		}
+	}
+	mapper, err := mapping.New(cfg)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("mapping: %w", err)}
+	}
+	client, err := iterable.NewClient(iterable.ClientOptions{
+		BaseURL:           c.IterableURL,
+		APIKey:            c.IterableKey,
+		RequestsPerSecond: c.Rate,
+		UserAgent:         "layover/" + version,
+	})
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return forward.New(eng, eng.rejects, mapper, client, forward.Options{
+		MaxEvents:   c.BatchEvents,
+		Visibility:  c.Visibility,
+		RetryBudget: c.RetryBudget,
+		Logger:      log.With("component", "forward"),
+	}), nil
+}
+
+// runForward drains the queue once and exits: for cron jobs, Kubernetes
+// CronJobs and manual runs.
+func runForward(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("forward", stderr)
+	fs.queueFlags()
+	fs.forwardFlags()
+	fs.logFlags()
+	c, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(c, stderr)
+	if err != nil {
+		return err
+	}
+	eng, err := openQueue(ctx, c, false)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	f, err := newForwarder(c, eng, log)
+	if err != nil {
+		return err
+	}
+	if eng.lockForwarder != nil {
+		unlock, ok, err := eng.lockForwarder(ctx)
+		if err != nil {
+			return fmt.Errorf("take the forwarder lock: %w", err)
+		}
+		if !ok {
+			fmt.Fprintln(stdout, "forward: another layover process is forwarding from this queue; nothing to do")
+			return nil
+		}
+		defer unlock()
+	}
+	return forwardOnce(ctx, f, stdout)
+}
+
+// forwardOnce runs the forwarder once and reports the outcome.
+func forwardOnce(ctx context.Context, f *forward.Forwarder, stdout io.Writer) error {
+	start := time.Now()
+	report, err := f.Run(ctx)
+	fmt.Fprintf(stdout, "forward: %s in %s\n", report, time.Since(start).Round(time.Millisecond))
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, forward.ErrDestinationUnavailable):
+		return fmt.Errorf("forward run stopped, messages kept for the next run: %w", err)
+	}
+	return fmt.Errorf("forward run failed: %w", err)
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/layover-dev/layover/queue"
+	"github.com/layover-dev/layover/queue/sqlite"
+)
+
+// defaultDataDir is where the embedded queue lives unless LAYOVER_DATA_DIR
+// says otherwise.
+const defaultDataDir = "data"
+
+// queueFlags registers the settings that select and tune the queue engine.
+func (fs *flagSet) queueFlags() {
+	c := fs.cfg
+	fs.str(&c.DataDir, "data-dir", "LAYOVER_DATA_DIR", defaultDataDir, "folder of the embedded SQLite queue")
+	fs.str(&c.Queue, "queue", "LAYOVER_QUEUE", "",
+		"queue engine: empty for the embedded SQLite queue in the data folder, a postgres:// URL, or an SQS queue URL")
+	fs.integer(&c.MaxReceiveCount, "max-receive-count", "LAYOVER_MAX_RECEIVE_COUNT", queue.DefaultMaxReceiveCount,
+		"receives of a message before it moves to the dead-letter queue")
+	fs.duration(&c.Retention, "retention", "LAYOVER_RETENTION", queue.DefaultRetention,
+		"how long a message is kept after it was stored")
+	fs.duration(&c.DeadRetention, "dead-retention", "LAYOVER_DEAD_RETENTION", queue.DefaultDeadRetention,
+		"how long a dead-lettered message is kept after it was stored")
+}
+
+// engine is an open queue with the optional parts its engine supports.
+type engine struct {
+	queue.Queue
+	dead    queue.DeadLetters // nil when the engine has none
+	rejects queue.Rejections  // nil when the engine has none
+	name    string
+	// lockForwarder, when set, lets one of several processes sharing the
+	// queue run the scheduled forwarder at a time.
+	lockForwarder func(ctx context.Context) (unlock func(), ok bool, err error)
+}
+
+// openQueue opens the engine that the configuration selects. With create
+// false, a missing data folder is an error instead of being created, so an
+// operator command never starts an empty queue by mistake.
+func openQueue(ctx context.Context, c *config, create bool) (*engine, error) {
+	if c.MaxReceiveCount < 1 || c.MaxReceiveCount > 1000 {
+		return nil, usagef("invalid max receive count %d (LAYOVER_MAX_RECEIVE_COUNT): expected 1 to 1000", c.MaxReceiveCount)
+	}
+	if c.Retention < 60e9 || c.DeadRetention < c.Retention {
+		return nil, usagef("invalid retention %s / dead retention %s (LAYOVER_RETENTION, LAYOVER_DEAD_RETENTION): "+
+			"expected at least 1m, and the dead-letter retention at least as long", c.Retention, c.DeadRetention)
+	}
+	opts := queue.Options{MaxReceiveCount: c.MaxReceiveCount, Retention: c.Retention, DeadRetention: c.DeadRetention}
+	switch {
+	case c.Queue == "" || c.Queue == "sqlite":
+		return openSQLite(ctx, c.DataDir, opts, create)
+	default:
+		return openRemote(ctx, c.Queue, opts)
+	}
+}
+
+func openSQLite(ctx context.Context, dir string, opts queue.Options, create bool) (*engine, error) {
+	if dir == "" {
+		return nil, usagef("missing data folder: set LAYOVER_DATA_DIR or -data-dir")
+	}
+	if !create {
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("data folder %q does not exist: set LAYOVER_DATA_DIR (or -data-dir) to the folder that layover serve uses", dir)
+		}
+	}
+	q, err := sqlite.Open(ctx, dir, opts)
+	if errors.Is(err, queue.ErrLocked) {
+		return nil, fmt.Errorf("data folder %q is in use by another layover process: stop it first, or run this command where that process runs: %w", dir, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open queue in %q: %w", dir, err)
+	}
+	return &engine{Queue: q, dead: q, rejects: q, name: "sqlite"}, nil
+}
+
+// describeQueue names the engine for logs without leaking credentials.
+func describeQueue(c *config) string {
+	switch {
+	case c.Queue == "" || c.Queue == "sqlite":
+		return "sqlite:" + c.DataDir
+	case strings.Contains(c.Queue, "@"):
+		return c.Queue[:strings.Index(c.Queue, "://")+3] + "…" + c.Queue[strings.LastIndex(c.Queue, "@"):]
+	}
+	return c.Queue
+}

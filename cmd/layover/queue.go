@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+)
+
+// runQueue implements layover queue stats.
+func runQueue(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "stats" {
+		return usagef("usage: layover queue stats [flags]")
+	}
+	fs := newFlagSet("queue stats", stderr)
+	fs.queueFlags()
+	quietLogs(stderr)
+	c, err := fs.parse(args[1:])
+	if err != nil {
+		return err
+	}
+	eng, err := openQueue(ctx, c, false)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	st, err := eng.Stats(ctx)
+	if err != nil {
+		return fmt.Errorf("queue stats: %w", err)
+	}
+	fmt.Fprintf(stdout, "queue:          %s\n", describeQueue(c))
+	fmt.Fprintf(stdout, "visible:        %d\n", st.Visible)
+	fmt.Fprintf(stdout, "in flight:      %d\n", st.InFlight)
+	fmt.Fprintf(stdout, "dead-lettered:  %d\n", st.DeadLettered)
+	fmt.Fprintf(stdout, "expired:        %d\n", st.Expired)
+	fmt.Fprintf(stdout, "oldest message: %s\n", st.OldestAge.Round(time.Second))
+	return nil
+}
