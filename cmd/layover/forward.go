@@ -47,8 +47,8 @@ func newForwarder(c *config, eng *engine, log *slog.Logger) (*forward.Forwarder,
 	if c.Rate <= 0 || c.Rate > 10 {
 		return nil, usagef("invalid rate %g (LAYOVER_RATE): expected more than 0 and at most 10 requests per second, Iterable's limit per project", c.Rate)
 	}
-	if c.Visibility < 30*time.Second || c.Visibility > 12*time.Hour {
-		return nil, usagef("invalid visibility timeout %s (LAYOVER_VISIBILITY_TIMEOUT): expected 30s to 12h", c.Visibility)
+	if c.Visibility < time.Second || c.Visibility > 12*time.Hour {
+		return nil, usagef("invalid visibility timeout %s (LAYOVER_VISIBILITY_TIMEOUT): expected 1s to 12h", c.Visibility)
 	}
 	if c.RetryBudget >= c.Visibility {
 		return nil, usagef("retry budget %s (LAYOVER_RETRY_BUDGET) must be shorter than the visibility timeout %s", c.RetryBudget, c.Visibility)

@@ -71,7 +71,7 @@ func openSQLite(ctx context.Context, dir string, opts queue.Options, create bool
 	}
 	q, err := sqlite.Open(ctx, dir, opts)
 	if errors.Is(err, queue.ErrLocked) {
-		return nil, fmt.Errorf("data folder %q is in use by another layover process: stop it first, or run this command where that process runs: %w", dir, err)
+		return nil, err // names the folder, the process holding it and the fix
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open queue in %q: %w", dir, err)

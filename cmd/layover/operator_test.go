@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/layover-dev/layover/iterable/iterabletest"
+	"github.com/layover-dev/layover/queue"
+	"github.com/layover-dev/layover/queue/sqlite"
+)
+
+// storeRaw puts a body into the SQLite queue in dir without going through
+// ingest, as a corrupted or foreign message would arrive.
+func storeRaw(t *testing.T, dir string, body string) {
+	t.Helper()
+	q, err := sqlite.Open(context.Background(), dir, queue.Options{})
+	if err != nil {
+		t.Fatalf("open queue: %v", err)
+	}
+	defer q.Close()
+	if _, err := q.Send(context.Background(), []byte(body)); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+}
+
+func TestDeadLetterCommands(t *testing.T) {
+	_, simURL := startSimulator(t)
+	dir := t.TempDir()
+	env := testEnv(dir, simURL, "LAYOVER_MAX_RECEIVE_COUNT=2", "LAYOVER_VISIBILITY_TIMEOUT=1s", "LAYOVER_RETRY_BUDGET=500ms")
+	storeRaw(t, dir, `{"events": [`)
+
+	for run := range 3 {
+		if code, out := runLayover(t, env, "forward"); code != 0 {
+			t.Fatalf("forward run %d: exit %d\n%s", run, code, out)
+		}
+		time.Sleep(1100 * time.Millisecond)
+	}
+	_, out := runLayover(t, env, "queue", "stats")
+	if !strings.Contains(out, "dead-lettered:  1") {
+		t.Fatalf("queue stats after 3 runs, want 1 dead-lettered:\n%s", out)
+	}
+
+	code, out := runLayover(t, env, "dlq", "list")
+	if code != 0 {
+		t.Fatalf("dlq list: exit %d\n%s", code, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("dlq list printed %d lines, want a header and one message:\n%s", len(lines), out)
+	}
+	id := strings.Fields(lines[1])[0]
+
+	code, out = runLayover(t, env, "dlq", "show", id)
+	if code != 0 || !strings.Contains(out, `{"events": [`) {
+		t.Errorf("dlq show %s: exit %d, want the stored body\n%s", id, code, out)
+	}
+	if code, out = runLayover(t, env, "dlq", "show", "no-such-id"); code == 0 || !strings.Contains(out, "dlq list") {
+		t.Errorf("dlq show of an unknown id: exit %d, want an error naming dlq list\n%s", code, out)
+	}
+
+	code, out = runLayover(t, env, "dlq", "redrive")
+	if code != 0 || !strings.Contains(out, "redriven 1 of 1") {
+		t.Errorf("dlq redrive: exit %d, want progress\n%s", code, out)
+	}
+	_, out = runLayover(t, env, "queue", "stats")
+	if !strings.Contains(out, "visible:        1") || !strings.Contains(out, "dead-lettered:  0") {
+		t.Errorf("queue stats after redrive, want 1 visible and none dead-lettered:\n%s", out)
+	}
+
+	if code, out = runLayover(t, env, "dlq", "purge"); code != exitUsage || !strings.Contains(out, "-yes") {
+		t.Errorf("dlq purge without -yes: exit %d, want %d and a hint\n%s", code, exitUsage, out)
+	}
+}
+
+func TestOperatorCommandsNameDataFolderProblems(t *testing.T) {
+	_, simURL := startSimulator(t)
+	missing := t.TempDir() + "/absent"
+	code, out := runLayover(t, testEnv(missing, simURL), "queue", "stats")
+	if code == 0 || !strings.Contains(out, "does not exist") || !strings.Contains(out, "LAYOVER_DATA_DIR") {
+		t.Errorf("queue stats on a missing folder: exit %d\n%s", code, out)
+	}
+
+	dir := t.TempDir()
+	env := testEnv(dir, simURL)
+	serve := startServe(t, env)
+	code, out = runLayover(t, env, "dlq", "list")
+	if code == 0 || !strings.Contains(out, "in use") {
+		t.Errorf("dlq list while serve holds the folder: exit %d\n%s", code, out)
+	}
+	serve.stop(t)
+}
+
+// TestOutageKeepsBatchesOutOfDeadLetters runs forward more often than the
+// maximum receive count while Iterable is down or failing, then once it is
+// back.
+func TestOutageKeepsBatchesOutOfDeadLetters(t *testing.T) {
+	failing, failingURL := startSimulator(t)
+	if err := failing.InjectFault(iterabletest.Fault{Status: 502, Body: iterabletest.BadGatewayJSON}); err != nil {
+		t.Fatal(err)
+	}
+	down, downURL := startSimulator(t)
+	down.Close()
+
+	dir := t.TempDir()
+	extra := []string{"LAYOVER_MAX_RECEIVE_COUNT=2", "LAYOVER_RETRY_BUDGET=300ms"}
+	serve := startServe(t, testEnv(dir, failingURL, extra...))
+	for _, name := range []string{"ios-session.json", "android-object-identities.json"} {
+		if status, body := post(t, serve.base, webhookKey, sample(t, name)); status != 200 {
+			t.Fatalf("POST %s: HTTP %d %s", name, status, body)
+		}
+	}
+	serve.stop(t)
+
+	for run, url := range []string{failingURL, downURL, failingURL, downURL, failingURL} {
+		code, out := runLayover(t, testEnv(dir, url, extra...), "forward")
+		if code != exitUnavailable {
+			t.Fatalf("forward run %d against a failing Iterable: exit %d, want %d\n%s", run, code, exitUnavailable, out)
+		}
+	}
+	_, out := runLayover(t, testEnv(dir, failingURL), "queue", "stats")
+	if !strings.Contains(out, "visible:        2") || !strings.Contains(out, "dead-lettered:  0") {
+		t.Fatalf("after 5 failed runs, want 2 visible and none dead-lettered:\n%s", out)
+	}
+
+	sim, url := startSimulator(t)
+	if code, out := runLayover(t, testEnv(dir, url, extra...), "forward"); code != 0 {
+		t.Fatalf("forward after recovery: exit %d\n%s", code, out)
+	}
+	if got := sim.EventCount(iterabletest.DefaultAPIKey); got != 10 {
+		t.Errorf("after recovery the simulator has %d events, want 10", got)
+	}
+}
