@@ -1,0 +1,29 @@
+package sqlite
+
+import (
+	"net/url"
+	"strconv"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+const driverName = "sqlite"
+
+// dataSourceName returns the DSN of a pool. The driver runs the pragmas on
+// every new connection, so a connection that database/sql replaces gets the
+// same settings.
+func dataSourceName(path string, role connRole) string {
+	query := url.Values{}
+	query.Set("_busy_timeout", strconv.FormatInt(busyTimeout.Milliseconds(), 10))
+	switch role {
+	case roleWrite:
+		query.Set("_journal_mode", "WAL")
+		query.Set("_synchronous", "FULL")
+		query.Set("_txlock", "immediate")
+		query.Add("_pragma", "journal_size_limit(67108864)")
+	case roleRead:
+		query.Set("_synchronous", "FULL")
+		query.Set("_query_only", "1")
+	}
+	return fileURI(path, query)
+}

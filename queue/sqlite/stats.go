@@ -1,0 +1,89 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/layover-dev/layover/queue"
+)
+
+// expire deletes the messages and dead messages past their retention and
+// adds them to the expired counter. It also deletes rejections older than
+// the dead-letter retention. Receive, Redrive and PurgeDead call it, so
+// nothing expired is ever returned, moved or counted as dead.
+func (q *Queue) expire(ctx context.Context, tx *sql.Tx, now time.Time) error {
+	messageCutoff := now.Add(-q.opts.Retention).UnixMilli()
+	deadCutoff := now.Add(-q.opts.DeadRetention).UnixMilli()
+
+	expiredMessages, err := execCount(ctx, tx, `DELETE FROM messages WHERE enqueued_at <= ?`, messageCutoff)
+	if err != nil {
+		return fmt.Errorf("expire messages: %w", err)
+	}
+	expiredDead, err := execCount(ctx, tx, `DELETE FROM dead_messages WHERE enqueued_at <= ?`, deadCutoff)
+	if err != nil {
+		return fmt.Errorf("expire dead messages: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM rejections WHERE at <= ?`, deadCutoff); err != nil {
+		return fmt.Errorf("expire rejections: %w", err)
+	}
+	if expiredMessages+expiredDead == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE counters SET value = value + ? WHERE name = 'expired'`,
+		expiredMessages+expiredDead); err != nil {
+		return fmt.Errorf("count expired messages: %w", err)
+	}
+	q.logger.Warn("messages expired", "messages", expiredMessages, "dead_messages", expiredDead,
+		"retention", q.opts.Retention, "dead_retention", q.opts.DeadRetention)
+	return nil
+}
+
+// execCount runs a statement and returns how many rows it changed.
+func execCount(ctx context.Context, tx *sql.Tx, query string, args ...any) (int64, error) {
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// Stats returns the queue's counters. Messages past their retention that
+// no Receive has removed yet already count as expired.
+func (q *Queue) Stats(ctx context.Context) (queue.Stats, error) {
+	release, err := q.acquire()
+	if err != nil {
+		return queue.Stats{}, fmt.Errorf("stats: %w", err)
+	}
+	defer release()
+
+	now := time.Now()
+	nowMillis := now.UnixMilli()
+	messageCutoff := now.Add(-q.opts.Retention).UnixMilli()
+	deadCutoff := now.Add(-q.opts.DeadRetention).UnixMilli()
+
+	var (
+		st     queue.Stats
+		oldest sql.NullInt64
+	)
+	// One statement reads one snapshot, so the counts agree with each other.
+	err = q.readDB.QueryRowContext(ctx, `
+SELECT
+	(SELECT count(*) FROM messages WHERE enqueued_at > ?1 AND visible_at <= ?2),
+	(SELECT count(*) FROM messages WHERE enqueued_at > ?1 AND visible_at > ?2),
+	(SELECT min(enqueued_at) FROM messages WHERE enqueued_at > ?1),
+	(SELECT count(*) FROM dead_messages WHERE enqueued_at > ?3),
+	(SELECT value FROM counters WHERE name = 'expired')
+		+ (SELECT count(*) FROM messages WHERE enqueued_at <= ?1)
+		+ (SELECT count(*) FROM dead_messages WHERE enqueued_at <= ?3)`,
+		messageCutoff, nowMillis, deadCutoff,
+	).Scan(&st.Visible, &st.InFlight, &oldest, &st.DeadLettered, &st.Expired)
+	if err != nil {
+		return queue.Stats{}, fmt.Errorf("stats: %w", err)
+	}
+	if oldest.Valid {
+		st.OldestAge = max(now.Sub(time.UnixMilli(oldest.Int64)), 0)
+	}
+	return st, nil
+}
