@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -122,6 +123,21 @@ func TestEndToEndScheduledForward(t *testing.T) {
 				len(sim.Events(iterabletest.DefaultAPIKey)), serve.log.String())
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	resp, err := http.Get(serve.base + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`layover_forward_events_total{outcome="delivered"} 6`,
+		`layover_forward_runs_total{outcome="ok"}`,
+		`layover_ingest_requests_total`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 	serve.stop(t)
 }

@@ -116,19 +116,21 @@ func runForward(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		defer unlock()
 	}
-	return forwardOnce(ctx, f, stdout)
+	_, err = forwardOnce(ctx, f, stdout)
+	return err
 }
 
-// forwardOnce runs the forwarder once and reports the outcome.
-func forwardOnce(ctx context.Context, f *forward.Forwarder, stdout io.Writer) error {
+// forwardOnce runs the forwarder once, prints its report and returns it
+// with the run's error.
+func forwardOnce(ctx context.Context, f *forward.Forwarder, stdout io.Writer) (forward.Report, error) {
 	start := time.Now()
 	report, err := f.Run(ctx)
 	fmt.Fprintf(stdout, "forward: %s in %s\n", report, time.Since(start).Round(time.Millisecond))
 	switch {
 	case err == nil:
-		return nil
+		return report, nil
 	case errors.Is(err, forward.ErrDestinationUnavailable):
-		return fmt.Errorf("forward run stopped, messages kept for the next run: %w", err)
+		return report, fmt.Errorf("forward run stopped, messages kept for the next run: %w", err)
 	}
-	return fmt.Errorf("forward run failed: %w", err)
+	return report, fmt.Errorf("forward run failed: %w", err)
 }

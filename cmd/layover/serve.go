@@ -80,7 +80,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
+	registry, metrics := newRegistry()
 	handler, err := ingest.NewHandler(eng, ingest.Options{
+		Registry:     registry,
 		APIKeys:      keys,
 		AllowNoAuth:  c.NoAuth,
 		MaxBodyBytes: c.MaxBodyBytes,
@@ -105,7 +107,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	runCtx, cancelRuns := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRuns()
-	sched := startSchedule(runCtx, schedule, fwd, eng.lockForwarder, log, stdout)
+	sched := startSchedule(runCtx, schedule, fwd, eng.lockForwarder, metrics, log, stdout)
 
 	select {
 	case <-ctx.Done():
@@ -170,7 +172,7 @@ type scheduler struct {
 }
 
 func startSchedule(ctx context.Context, s cron.Schedule, fwd *forward.Forwarder,
-	lock func(context.Context) (func(), bool, error), log *slog.Logger, stdout io.Writer) *scheduler {
+	lock func(context.Context) (func(), bool, error), metrics *forwardMetrics, log *slog.Logger, stdout io.Writer) *scheduler {
 	sc := &scheduler{cron: cron.New()}
 	if s == nil || fwd == nil {
 		log.Info("forwarding is off (LAYOVER_SCHEDULE=off); run layover forward to drain the queue")
@@ -199,7 +201,9 @@ func startSchedule(ctx context.Context, s cron.Schedule, fwd *forward.Forwarder,
 			defer unlock()
 		}
 		log.Info("forward run starting")
-		if err := forwardOnce(ctx, fwd, stdout); err != nil {
+		report, err := forwardOnce(ctx, fwd, stdout)
+		metrics.observe(report, err)
+		if err != nil {
 			log.Error("forward run ended with an error", "error", err)
 		}
 	}))
