@@ -110,7 +110,7 @@ ensure_node_tools() {
 	log "installing Node.js 22 and fauxqs into $TOOLS"
 	mkdir -p "$TOOLS"
 	npm install --prefix "$TOOLS" --no-audit --no-fund --loglevel=error \
-		"$package@22" fauxqs >&2
+		"$package@22" fauxqs@1.9.2 >&2
 	[ -x "$NODE" ] || die "Node.js 22 binary not found at $NODE after npm install"
 	[ -f "$FAUXQS_APP" ] || die "fauxqs not found at $FAUXQS_APP after npm install"
 }
