@@ -23,7 +23,7 @@ func (q *Queue) ListDead(ctx context.Context, after string, limit int) ([]queue.
 	}
 	defer release()
 
-	deadCutoff := time.Now().Add(-q.opts.DeadRetention).UnixMilli()
+	deadCutoff := q.now().Add(-q.opts.DeadRetention).UnixMilli()
 	rows, err := q.readDB.QueryContext(ctx, `
 SELECT id, body, receive_count, enqueued_at, dead_at, reason
 FROM dead_messages
@@ -57,7 +57,7 @@ func (q *Queue) GetDead(ctx context.Context, id string) (queue.DeadMessage, erro
 	}
 	defer release()
 
-	deadCutoff := time.Now().Add(-q.opts.DeadRetention).UnixMilli()
+	deadCutoff := q.now().Add(-q.opts.DeadRetention).UnixMilli()
 	row := q.readDB.QueryRowContext(ctx, `
 SELECT id, body, receive_count, enqueued_at, dead_at, reason
 FROM dead_messages
@@ -102,7 +102,7 @@ func (q *Queue) Redrive(ctx context.Context, limit int) (int, error) {
 
 	var moved []string
 	err = q.inWriteTx(ctx, func(tx *sql.Tx) error {
-		now := time.Now()
+		now := q.now()
 		if err := q.expire(ctx, tx, now); err != nil {
 			return err
 		}
@@ -172,7 +172,7 @@ func (q *Queue) PurgeDead(ctx context.Context) (int, error) {
 
 	var purged int64
 	err = q.inWriteTx(ctx, func(tx *sql.Tx) error {
-		if err := q.expire(ctx, tx, time.Now()); err != nil {
+		if err := q.expire(ctx, tx, q.now()); err != nil {
 			return err
 		}
 		purged, err = execCount(ctx, tx, `DELETE FROM dead_messages`)

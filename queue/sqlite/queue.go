@@ -38,7 +38,7 @@ func (q *Queue) Receive(ctx context.Context, max int, visibility time.Duration) 
 
 	var msgs []queue.Message
 	err = q.inWriteTx(ctx, func(tx *sql.Tx) error {
-		now := time.Now()
+		now := q.now()
 		if err := q.expire(ctx, tx, now); err != nil {
 			return err
 		}
@@ -185,7 +185,7 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receipt string, timeout ti
 	}
 	defer release()
 
-	now := time.Now()
+	now := q.now()
 	var changed int64
 	err = q.inWriteTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `
@@ -219,7 +219,7 @@ func (q *Queue) Release(ctx context.Context, receipts []string) error {
 	if len(receipts) == 0 {
 		return nil
 	}
-	nowMillis := time.Now().UnixMilli()
+	nowMillis := q.now().UnixMilli()
 	err = q.inWriteTx(ctx, func(tx *sql.Tx) error {
 		return execEach(ctx, tx, `
 UPDATE messages

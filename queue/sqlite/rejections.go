@@ -22,7 +22,7 @@ func (q *Queue) RecordRejected(ctx context.Context, rejections []queue.Rejection
 		return nil
 	}
 
-	now := time.Now()
+	now := q.now()
 	err = q.inWriteTx(ctx, func(tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, `
 INSERT INTO rejections (message_id, event_id, event_name, reason, event, at)
@@ -64,7 +64,7 @@ func (q *Queue) ListRejected(ctx context.Context, limit int) ([]queue.Rejection,
 	}
 	defer release()
 
-	cutoff := time.Now().Add(-q.opts.DeadRetention).UnixMilli()
+	cutoff := q.now().Add(-q.opts.DeadRetention).UnixMilli()
 	rows, err := q.readDB.QueryContext(ctx, `
 SELECT message_id, event_id, event_name, reason, event, at
 FROM rejections

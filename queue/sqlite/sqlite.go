@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/layover-dev/layover/queue"
 )
@@ -47,6 +48,10 @@ type Queue struct {
 	writeDB *sql.DB // one connection: every write, in turn
 	readDB  *sql.DB // read-only connections for Stats and listings
 	logger  *slog.Logger
+	// now returns the wall-clock time that visibility deadlines, enqueue
+	// times and retention are computed from. It is time.Now except in tests
+	// that simulate clock jumps.
+	now func() time.Time
 
 	mu     sync.RWMutex // held for reading by every call, for writing by Close
 	closed bool
@@ -94,6 +99,7 @@ func open(ctx context.Context, dir string, opts queue.Options, maxBatchMessages 
 		dir:              dir,
 		lock:             lock,
 		logger:           slog.Default().With("component", "queue", "engine", "sqlite", "dir", dir),
+		now:              time.Now,
 		sends:            make(chan *sendRequest, 4*maxBatchMessages),
 		writerDone:       make(chan struct{}),
 		maxBatchMessages: maxBatchMessages,

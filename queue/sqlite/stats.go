@@ -58,7 +58,7 @@ func (q *Queue) Stats(ctx context.Context) (queue.Stats, error) {
 	}
 	defer release()
 
-	now := time.Now()
+	now := q.now()
 	nowMillis := now.UnixMilli()
 	messageCutoff := now.Add(-q.opts.Retention).UnixMilli()
 	deadCutoff := now.Add(-q.opts.DeadRetention).UnixMilli()

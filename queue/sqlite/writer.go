@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
-	"time"
 
 	"github.com/layover-dev/layover/queue"
 )
@@ -53,7 +52,7 @@ func (q *Queue) Send(ctx context.Context, body []byte) (string, error) {
 	r := &sendRequest{
 		id:         queue.NewMessageID(),
 		body:       body,
-		enqueuedAt: time.Now().UnixMilli(),
+		enqueuedAt: q.now().UnixMilli(),
 		done:       make(chan error, 1),
 	}
 	if err := q.enqueue(ctx, r); err != nil {
