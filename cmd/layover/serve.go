@@ -86,7 +86,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		APIKeys:      keys,
 		AllowNoAuth:  c.NoAuth,
 		MaxBodyBytes: c.MaxBodyBytes,
-		Logger:       log.With("component", "ingest"),
+		Logger:       log, // the handler adds component=ingest itself
 	})
 	if err != nil {
 		return usageError{err}
