@@ -21,9 +21,10 @@ import (
 	"github.com/layover-dev/layover/queue"
 )
 
-// MaxBodyBytes is the largest message body Send accepts: 1 MiB, the Amazon
-// SQS limit, so that every engine accepts the same bodies.
-const MaxBodyBytes = 1 << 20
+// MaxBodyBytes is the largest message body Send accepts: 16 MiB, the same
+// as the SQLite engine, so that a body within LAYOVER_MAX_BODY_BYTES is never
+// turned away with a 413, which mParticle would not retry.
+const MaxBodyBytes = 16 << 20
 
 var (
 	_ queue.Queue       = (*Queue)(nil)

@@ -275,7 +275,7 @@ func TestCollectBatchStopsAtByteLimit(t *testing.T) {
 	}
 	batch := q.collectBatch(sendRequest{body: big})
 	if want := maxBatchBytes / MaxBodyBytes; len(batch) != want {
-		t.Errorf("batch of 1 MiB bodies has %d sends, want %d", len(batch), want)
+		t.Errorf("batch of %d-byte bodies has %d sends, want %d", MaxBodyBytes, len(batch), want)
 	}
 }
 
