@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/layover-dev/layover/queue"
@@ -17,17 +19,29 @@ type storedResponse struct {
 }
 
 // serveEventBatch checks, stores and acknowledges one webhook body. Every
-// check runs before Send, so a rejected request stores nothing.
+// check runs before Send, so a rejected request stores nothing. The checks
+// that cost no body read come first: method, client network, key, then a
+// slot among the requests in flight.
 func (h *handler) serveEventBatch(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		h.reject(w, r, fmt.Errorf("%w: %s, use POST", errMethodNotAllowed, r.Method))
 		return
 	}
-	if h.requireAuth {
-		if err := h.keys.authenticate(r); err != nil {
-			h.rejectAuth(w, r, err)
-			return
-		}
+	client := clientAddr(r, h.trusted)
+	if len(h.allowed) > 0 && !inPrefixes(client, h.allowed) {
+		h.reject(w, r, fmt.Errorf("%w: client address %s is not in the allowed networks",
+			errForbiddenAddress, describeAddr(client)))
+		return
+	}
+	if h.requireAuth && !h.authorize(w, r, client) {
+		return
+	}
+	select {
+	case h.inFlight <- struct{}{}:
+		defer func() { <-h.inFlight }()
+	default:
+		h.reject(w, r, errServerBusy)
+		return
 	}
 
 	body, err := readBatch(w, r, h.maxBodyBytes)
@@ -93,6 +107,45 @@ func (h *handler) storeFailed(w http.ResponseWriter, r *http.Request, err error,
 		h.storeLog.failure(ctx, slog.Any("error", err), slog.Int("body_bytes", bodyBytes))
 		h.metrics.countRequest(writeError(w, errStoreUnavailable, h.retryAfter))
 	}
+}
+
+// authorize checks the API key of r, unless the client is blocked for too
+// many failed attempts, and counts a failure against the client. It sends
+// the error response and returns false when the request must stop.
+func (h *handler) authorize(w http.ResponseWriter, r *http.Request, client netip.Addr) bool {
+	if h.authLimiter != nil {
+		if wait, blocked := h.authLimiter.blocked(client); blocked {
+			h.rejectBlocked(w, r, client, wait)
+			return false
+		}
+	}
+	err := h.keys.keys().authenticate(r)
+	if err == nil {
+		return true
+	}
+	if h.authLimiter != nil && !h.authLimiter.fail(client) {
+		h.limitLog.failure(r.Context(), slog.String("client_addr", describeAddr(client)))
+	}
+	h.rejectAuth(w, r, err)
+	return false
+}
+
+// rejectBlocked sends 429 with Retry-After set to the end of the client's
+// window, without looking at the key the request carries.
+func (h *handler) rejectBlocked(w http.ResponseWriter, r *http.Request, client netip.Addr, wait time.Duration) {
+	retryAfter := int(math.Ceil(wait.Seconds()))
+	h.metrics.countRequest(writeError(w, errTooManyAuthFailures, retryAfter))
+	h.blockLog.failure(r.Context(),
+		slog.String("client_addr", describeAddr(client)),
+		slog.Int("retry_after_seconds", retryAfter))
+}
+
+// describeAddr returns addr as text, or "unknown" for the zero Addr.
+func describeAddr(addr netip.Addr) string {
+	if !addr.IsValid() {
+		return "unknown"
+	}
+	return addr.String()
 }
 
 // rejectAuth sends 401 and counts the failure. The log line contains the

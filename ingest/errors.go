@@ -29,6 +29,9 @@ var (
 	errNotObject           = errors.New("request body is not a JSON object")
 	errIncompleteBody      = errors.New("request body incomplete")
 	errStoreUnavailable    = errors.New("storage unavailable: retry later")
+	errServerBusy          = errors.New("too many requests in flight: retry later")
+	errForbiddenAddress    = errors.New("forbidden")
+	errTooManyAuthFailures = errors.New("too many failed authentications from this address: retry after the time in Retry-After")
 	errNotFound            = errors.New("not found")
 )
 
@@ -39,6 +42,10 @@ func statusFor(err error) int {
 	switch {
 	case errors.Is(err, errMissingKey), errors.Is(err, errInvalidKey):
 		return http.StatusUnauthorized
+	case errors.Is(err, errForbiddenAddress):
+		return http.StatusForbidden
+	case errors.Is(err, errTooManyAuthFailures):
+		return http.StatusTooManyRequests
 	case errors.Is(err, errNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, errMethodNotAllowed):
@@ -63,7 +70,8 @@ type errorResponse struct {
 }
 
 // writeError sends err as a JSON error body with the status from statusFor
-// and the header that status calls for. It returns the status.
+// and the header that status calls for, such as Retry-After in seconds for
+// 429 and 503. It returns the status.
 func writeError(w http.ResponseWriter, err error, retryAfter int) int {
 	status := statusFor(err)
 	header := w.Header()
@@ -76,7 +84,7 @@ func writeError(w http.ResponseWriter, err error, retryAfter int) int {
 	case http.StatusUnsupportedMediaType:
 		// RFC 7694: a 415 for a content coding lists the accepted codings.
 		header.Set("Accept-Encoding", "gzip")
-	case http.StatusServiceUnavailable:
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
 		header.Set("Retry-After", strconv.Itoa(retryAfter))
 	}
 	writeJSON(w, status, errorResponse{Error: err.Error()})

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,17 +29,41 @@ const (
 	DefaultReadyTimeout       = 2 * time.Second
 	DefaultRetryAfter         = 5 * time.Second
 	DefaultFailureLogInterval = 5 * time.Second
+	DefaultMaxInFlight        = 512
 )
 
 // Options configures NewHandler. The zero value of each field selects its
-// default, but APIKeys must be set unless AllowNoAuth is true.
+// default, but APIKeys or Keys must be set unless AllowNoAuth is true.
 type Options struct {
 	// APIKeys lists the keys accepted on POST /event-batch. Several keys
 	// are valid at once so that a key can be rotated without downtime.
 	APIKeys []string
-	// AllowNoAuth accepts every request when APIKeys is empty. When keys
-	// are set, they are required even if AllowNoAuth is true.
+	// Keys, when set, is used instead of APIKeys: a key set that can be
+	// replaced while the handler runs (see KeyRing and KeyFile).
+	Keys *KeyRing
+	// AllowNoAuth accepts every request when APIKeys is empty and Keys is
+	// nil. When keys are set, they are required even if AllowNoAuth is true.
 	AllowNoAuth bool
+	// AllowedNetworks, when not empty, limits POST /event-batch to clients
+	// in these networks. Others get 403 before their key is checked. The
+	// health and metrics routes stay open to every address.
+	AllowedNetworks []netip.Prefix
+	// TrustedProxies lists the networks of reverse proxies whose
+	// X-Forwarded-For header names the client. The client is the right-most
+	// entry outside these networks. When empty, the peer address is the
+	// client.
+	TrustedProxies []netip.Prefix
+	// AuthFailureLimit is how many failed authentications one client
+	// address (an IPv6 /64) may have per AuthFailureWindow. Past it, the
+	// client gets 429 with Retry-After, without a key check, until the
+	// window ends. Default 20. A negative value turns the limit off.
+	AuthFailureLimit int
+	// AuthFailureWindow is the window of AuthFailureLimit. Default 1 minute.
+	AuthFailureWindow time.Duration
+	// MaxInFlight bounds the POST /event-batch requests being read or
+	// stored at once. More get 503 with Retry-After. It bounds memory too:
+	// each one holds up to MaxBodyBytes. Default 512.
+	MaxInFlight int
 	// MaxBodyBytes limits the request body both as sent and after gzip
 	// decompression. Default 4 MiB. mParticle drops a batch that gets 413
 	// instead of retrying it, so keep this above the largest batch.
@@ -65,8 +90,12 @@ type Options struct {
 // handler serves the routes of the package.
 type handler struct {
 	queue        queue.Queue
-	keys         keySet
+	keys         *KeyRing
 	requireAuth  bool
+	allowed      []netip.Prefix
+	trusted      []netip.Prefix
+	authLimiter  *failureLimiter // nil when the limit is off
+	inFlight     chan struct{}   // a semaphore of MaxInFlight slots
 	maxBodyBytes int64
 	storeTimeout time.Duration
 	readyTimeout time.Duration
@@ -75,6 +104,8 @@ type handler struct {
 	metrics      *metrics
 
 	authLog   *throttledLog
+	blockLog  *throttledLog
+	limitLog  *throttledLog
 	rejectLog *throttledLog
 	storeLog  *throttledLog
 	readyLog  *throttledLog
@@ -92,9 +123,11 @@ func NewHandler(q queue.Queue, opts Options) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new ingest handler: %w", err)
 	}
-	keys, err := newKeySet(opts.APIKeys)
-	if err != nil {
-		return nil, fmt.Errorf("new ingest handler: Options.APIKeys: %w", err)
+	keys := opts.Keys
+	if keys == nil {
+		if keys, err = newOptionalKeyRing(opts.APIKeys); err != nil {
+			return nil, fmt.Errorf("new ingest handler: Options.APIKeys: %w", err)
+		}
 	}
 	m, err := newMetrics(opts.Registry)
 	if err != nil {
@@ -106,7 +139,10 @@ func NewHandler(q queue.Queue, opts Options) (http.Handler, error) {
 	h := &handler{
 		queue:        q,
 		keys:         keys,
-		requireAuth:  len(opts.APIKeys) > 0,
+		requireAuth:  opts.Keys != nil || len(opts.APIKeys) > 0,
+		allowed:      opts.AllowedNetworks,
+		trusted:      opts.TrustedProxies,
+		inFlight:     make(chan struct{}, opts.MaxInFlight),
 		maxBodyBytes: opts.MaxBodyBytes,
 		storeTimeout: opts.StoreTimeout,
 		readyTimeout: opts.ReadyTimeout,
@@ -114,9 +150,17 @@ func NewHandler(q queue.Queue, opts Options) (http.Handler, error) {
 		logger:       logger,
 		metrics:      m,
 		authLog:      newThrottledLog(logger, slog.LevelWarn, "authentication failed", interval),
+		blockLog:     newThrottledLog(logger, slog.LevelWarn, "client blocked after failed authentications", interval),
+		limitLog:     newThrottledLog(logger, slog.LevelWarn, "failed-authentication table is full, so new clients are not limited", interval),
 		rejectLog:    newThrottledLog(logger, slog.LevelWarn, "request rejected", interval),
 		storeLog:     newThrottledLog(logger, slog.LevelError, "store failed", interval),
 		readyLog:     newThrottledLog(logger, slog.LevelWarn, "queue not ready", interval),
+	}
+	if err := registerInFlight(opts.Registry, func() int { return len(h.inFlight) }); err != nil {
+		return nil, fmt.Errorf("new ingest handler: %w", err)
+	}
+	if opts.AuthFailureLimit > 0 {
+		h.authLimiter = newFailureLimiter(opts.AuthFailureLimit, opts.AuthFailureWindow)
 	}
 	if !h.requireAuth {
 		logger.Warn("authentication disabled: POST /event-batch accepts requests without an API key")
@@ -154,7 +198,18 @@ func (o Options) withDefaults() (Options, error) {
 				field.name, field.value)
 		}
 	}
-	if len(o.APIKeys) == 0 && !o.AllowNoAuth {
+	if o.MaxInFlight < 0 {
+		return o, fmt.Errorf("Options.MaxInFlight is %d: use a positive number, or 0 for %d",
+			o.MaxInFlight, DefaultMaxInFlight)
+	}
+	if o.AuthFailureWindow < 0 {
+		return o, fmt.Errorf("Options.AuthFailureWindow is %v: use a positive duration, or 0 for the default",
+			o.AuthFailureWindow)
+	}
+	if o.Keys != nil && len(o.APIKeys) > 0 {
+		return o, errors.New("both Options.Keys and Options.APIKeys are set: put every key in Keys")
+	}
+	if len(o.APIKeys) == 0 && o.Keys == nil && !o.AllowNoAuth {
 		return o, ErrNoAPIKeys
 	}
 
@@ -165,6 +220,13 @@ func (o Options) withDefaults() (Options, error) {
 	o.ReadyTimeout = durationOr(o.ReadyTimeout, DefaultReadyTimeout)
 	o.RetryAfter = durationOr(o.RetryAfter, DefaultRetryAfter)
 	o.FailureLogInterval = durationOr(o.FailureLogInterval, DefaultFailureLogInterval)
+	o.AuthFailureWindow = durationOr(o.AuthFailureWindow, DefaultAuthFailureWindow)
+	if o.AuthFailureLimit == 0 {
+		o.AuthFailureLimit = DefaultAuthFailureLimit
+	}
+	if o.MaxInFlight == 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}

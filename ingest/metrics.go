@@ -60,12 +60,25 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 
 	// Export the common series at zero so that rate() works from the start.
-	for _, code := range []int{200, 400, 401, 413, 503} {
+	for _, code := range []int{200, 400, 401, 403, 413, 429, 503} {
 		m.requests.WithLabelValues(strconv.Itoa(code))
 	}
 	m.authFailures.WithLabelValues(authReasonMissing)
 	m.authFailures.WithLabelValues(authReasonInvalid)
 	return m, nil
+}
+
+// registerInFlight exports the number of POST /event-batch requests that
+// hold a slot, as returned by count.
+func registerInFlight(reg prometheus.Registerer, count func() int) error {
+	gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "layover_ingest_in_flight_requests",
+		Help: "Requests to POST /event-batch being read or stored now; at the maximum, more get 503.",
+	}, func() float64 { return float64(count()) })
+	if err := reg.Register(gauge); err != nil {
+		return fmt.Errorf("register ingest metrics: %w", err)
+	}
+	return nil
 }
 
 // newDefaultRegistry returns a registry with the Go runtime and process
