@@ -96,10 +96,17 @@ func (b *Batch) UnmarshalJSON(data []byte) error {
 	if data[0] != '{' {
 		return fmt.Errorf("%w: the body starts with %q", ErrNotObject, data[0])
 	}
-	var o object
-	if err := json.Unmarshal(data, &o); err != nil {
+	// One validation of the whole body lets parseObject split every nested
+	// value without checking it again.
+	if !json.Valid(data) {
+		var o object
+		err := json.Unmarshal(data, &o) // for the error that names the offset
+		if err == nil {
+			err = errors.New("invalid JSON")
+		}
 		return fmt.Errorf("%w: %w", ErrNotObject, err)
 	}
+	o := parseObject(data)
 	*b = Batch{
 		MPID:           o.int64("mpid"),
 		BatchID:        o.int64("batch_id"),

@@ -14,15 +14,22 @@ import (
 type object map[string]json.RawMessage
 
 // parseObject returns the members of raw, or nil when raw is not a JSON
-// object.
+// object. The members are sub-slices of raw.
+//
+// raw must be valid JSON. Decode and DecodeEvent validate the whole body
+// once, and every value that the decoder splits further is part of it, so
+// the split takes one pass and does not validate each nesting level again.
 func parseObject(raw []byte) object {
 	raw = trimJSONSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil
 	}
-	var o object
-	if err := json.Unmarshal(raw, &o); err != nil {
-		return nil
+	o, ok := splitObject(raw)
+	if !ok {
+		// Not reached for valid JSON; json.Unmarshal decides as before.
+		if err := json.Unmarshal(raw, &o); err != nil {
+			return nil
+		}
 	}
 	return o
 }
@@ -67,9 +74,12 @@ func (o object) array(key string) []json.RawMessage {
 	if len(raw) == 0 || raw[0] != '[' {
 		return nil
 	}
-	var elements []json.RawMessage
-	if err := json.Unmarshal(raw, &elements); err != nil {
-		return nil
+	elements, ok := splitArray(raw)
+	if !ok {
+		// Not reached for valid JSON; json.Unmarshal decides as before.
+		if err := json.Unmarshal(raw, &elements); err != nil {
+			return nil
+		}
 	}
 	return elements
 }
@@ -111,6 +121,9 @@ func scalarText(raw []byte) string {
 	}
 	switch c := raw[0]; {
 	case c == '"':
+		if s, ok := plainString(raw); ok {
+			return s
+		}
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return ""

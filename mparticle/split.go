@@ -1,0 +1,190 @@
+package mparticle
+
+import (
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// splitObject splits a JSON object into its members in one pass, without
+// copying: each member value is a sub-slice of raw. A repeated name keeps
+// its last value, as json.Unmarshal does. It reports false when raw is not
+// a well-formed object, which valid JSON never is, so that the caller can
+// fall back to json.Unmarshal.
+func splitObject(raw []byte) (object, bool) {
+	i := skipSpace(raw, 1)
+	o := object{}
+	if i < len(raw) && raw[i] == '}' {
+		return o, true
+	}
+	for i < len(raw) {
+		keyEnd, ok := skipString(raw, i)
+		if !ok {
+			return nil, false
+		}
+		key, ok := memberName(raw[i:keyEnd])
+		if !ok {
+			return nil, false
+		}
+		i = skipSpace(raw, keyEnd)
+		if i >= len(raw) || raw[i] != ':' {
+			return nil, false
+		}
+		start := skipSpace(raw, i+1)
+		end, ok := skipValue(raw, start)
+		if !ok {
+			return nil, false
+		}
+		o[key] = json.RawMessage(raw[start:end])
+		i = skipSpace(raw, end)
+		if i >= len(raw) {
+			return nil, false
+		}
+		switch raw[i] {
+		case '}':
+			return o, true
+		case ',':
+			i = skipSpace(raw, i+1)
+		default:
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
+// splitArray splits a JSON array into its elements in one pass, as
+// splitObject does for an object.
+func splitArray(raw []byte) ([]json.RawMessage, bool) {
+	i := skipSpace(raw, 1)
+	elements := []json.RawMessage{}
+	if i < len(raw) && raw[i] == ']' {
+		return elements, true
+	}
+	for i < len(raw) {
+		end, ok := skipValue(raw, i)
+		if !ok {
+			return nil, false
+		}
+		elements = append(elements, json.RawMessage(raw[i:end]))
+		i = skipSpace(raw, end)
+		if i >= len(raw) {
+			return nil, false
+		}
+		switch raw[i] {
+		case ']':
+			return elements, true
+		case ',':
+			i = skipSpace(raw, i+1)
+		default:
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
+// memberName returns the name that a quoted JSON string denotes. Names
+// with escapes or non-ASCII bytes go through json.Unmarshal, so that they
+// decode exactly as before.
+func memberName(quoted []byte) (string, bool) {
+	if s, ok := plainString(quoted); ok {
+		return s, true
+	}
+	var s string
+	if err := json.Unmarshal(quoted, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// plainString returns the value of a quoted JSON string that holds only
+// printable ASCII without escapes, the common case, and reports false for
+// any other input.
+func plainString(quoted []byte) (string, bool) {
+	n := len(quoted)
+	if n < 2 || quoted[0] != '"' || quoted[n-1] != '"' {
+		return "", false
+	}
+	inner := quoted[1 : n-1]
+	for _, c := range inner {
+		if c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			return "", false
+		}
+	}
+	return string(inner), true
+}
+
+// skipSpace returns the index of the first byte at or after i that is not
+// JSON whitespace.
+func skipSpace(raw []byte, i int) int {
+	for i < len(raw) {
+		switch raw[i] {
+		case ' ', '\t', '\r', '\n':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// skipString returns the index just past the string that starts at i.
+func skipString(raw []byte, i int) (int, bool) {
+	if i >= len(raw) || raw[i] != '"' {
+		return 0, false
+	}
+	for i++; i < len(raw); i++ {
+		switch raw[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1, true
+		}
+	}
+	return 0, false
+}
+
+// skipValue returns the index just past the value that starts at i.
+func skipValue(raw []byte, i int) (int, bool) {
+	if i >= len(raw) {
+		return 0, false
+	}
+	switch raw[i] {
+	case '"':
+		return skipString(raw, i)
+	case '{', '[':
+		return skipNested(raw, i)
+	}
+	// A number, true, false or null runs until a delimiter.
+	start := i
+	for i < len(raw) {
+		switch raw[i] {
+		case ',', '}', ']', ' ', '\t', '\r', '\n':
+			return i, i > start
+		}
+		i++
+	}
+	return i, i > start
+}
+
+// skipNested returns the index just past the object or array at i,
+// counting brackets outside strings.
+func skipNested(raw []byte, i int) (int, bool) {
+	depth := 0
+	for ; i < len(raw); i++ {
+		switch raw[i] {
+		case '"':
+			end, ok := skipString(raw, i)
+			if !ok {
+				return 0, false
+			}
+			i = end - 1
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return i + 1, true
+			}
+		}
+	}
+	return 0, false
+}

@@ -1,0 +1,104 @@
+package mparticle
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+)
+
+// splitCases are JSON values whose split must match json.Unmarshal's.
+var splitCases = []string{
+	`{}`,
+	`{ }`,
+	`[]`,
+	`[ ]`,
+	`{"a":1,"b":"x","c":null,"d":true,"e":false}`,
+	` { "a" : [ 1 , { "b" : "}" } ] , "c" : "\"]" } `,
+	`{"a":1,"a":2}`,
+	`{"\u0065vent_type":"screen_view","k\"ey":"v"}`,
+	`{"caf\u00e9":"x","café":"y"}`,
+	"{\"bad\xffutf8\":1}",
+	`{"n":-1.5e+10,"m":0,"s":"a\\b\n"}`,
+	`[1,"two",{"three":3},[4],null,true]`,
+	`{"nested":{"deep":{"deeper":[[[]]]}}}`,
+}
+
+func TestSplitMatchesUnmarshal(t *testing.T) {
+	for _, c := range splitCases {
+		checkSplit(t, []byte(c))
+	}
+}
+
+// FuzzSplit checks that the one-pass split of any valid JSON object or
+// array gives the members that json.Unmarshal gives.
+func FuzzSplit(f *testing.F) {
+	for _, c := range splitCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if !json.Valid(raw) {
+			return
+		}
+		checkSplit(t, raw)
+	})
+}
+
+func checkSplit(t *testing.T, raw []byte) {
+	t.Helper()
+	trimmed := trimJSONSpace(raw)
+	if len(trimmed) == 0 {
+		return
+	}
+	switch trimmed[0] {
+	case '{':
+		var want object
+		if err := json.Unmarshal(trimmed, &want); err != nil {
+			t.Fatalf("json.Unmarshal(%q): %v", raw, err)
+		}
+		got, ok := splitObject(trimmed)
+		if !ok {
+			t.Fatalf("splitObject(%q) failed", raw)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("splitObject(%q) = %d members, want %d", raw, len(got), len(want))
+		}
+		for k, v := range want {
+			if !bytes.Equal(got[k], v) {
+				t.Errorf("splitObject(%q)[%q] = %q, want %q", raw, k, got[k], v)
+			}
+		}
+	case '[':
+		var want []json.RawMessage
+		if err := json.Unmarshal(trimmed, &want); err != nil {
+			t.Fatalf("json.Unmarshal(%q): %v", raw, err)
+		}
+		got, ok := splitArray(trimmed)
+		if !ok {
+			t.Fatalf("splitArray(%q) failed", raw)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("splitArray(%q) = %d elements, want %d", raw, len(got), len(want))
+		}
+		for i := range want {
+			if !bytes.Equal(got[i], want[i]) {
+				t.Errorf("splitArray(%q)[%d] = %q, want %q", raw, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+func TestScalarTextPlainAndEscaped(t *testing.T) {
+	for raw, want := range map[string]string{
+		`"plain"`:       "plain",
+		`"a\"b"`:        `a"b`,
+		`"caf\u00e9"`:   "café",
+		`"café"`:        "café",
+		`""`:            "",
+		`"unfinished`:   "",
+		"\"tab\there\"": "",
+	} {
+		if got := scalarText([]byte(raw)); got != want {
+			t.Errorf("scalarText(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
