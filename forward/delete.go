@@ -10,15 +10,20 @@ import (
 const deleteBatch = 10
 
 // flushDeletes records the rejections of resolved messages and then deletes
-// those messages, once ten are waiting or when force is set. The writes run
-// on a context detached from cancellation, so a shutdown during a run does
-// not lose the acknowledgement of delivered events.
+// those messages in multiples of ten, or all of them when force is set, so
+// that an engine with SQS's batch limit sends only full delete batches. The
+// writes run on a context detached from cancellation, so a shutdown during
+// a run does not lose the acknowledgement of delivered events.
 func (r *run) flushDeletes(force bool) {
-	if len(r.toDelete) == 0 || (!force && len(r.toDelete) < deleteBatch) {
+	n := len(r.toDelete)
+	if !force {
+		n -= n % deleteBatch
+	}
+	if n == 0 {
 		return
 	}
-	batch := r.toDelete
-	r.toDelete = nil
+	batch := r.toDelete[:n:n]
+	r.toDelete = r.toDelete[n:]
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultDeleteTimeout)
 	defer cancel()
 

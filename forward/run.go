@@ -30,16 +30,18 @@ type pendingEvent struct {
 
 // run is the state of one Forwarder.Run call.
 type run struct {
-	f           *Forwarder
-	log         *slog.Logger
-	started     time.Time
-	report      Report
-	held        []*heldMessage // received and not yet deleted or released
-	pending     []pendingEvent
-	toDelete    []*heldMessage
-	drained     bool
-	retryWaited time.Duration
-	deleteErr   error
+	f        *Forwarder
+	log      *slog.Logger
+	started  time.Time
+	report   Report
+	held     []*heldMessage // received and not yet deleted or released
+	pending  []pendingEvent
+	toDelete []*heldMessage
+	drained  bool
+	// emptyReceives counts empty receives in a row.
+	emptyReceives int
+	retryWaited   time.Duration
+	deleteErr     error
 }
 
 func (r *run) drain(ctx context.Context) error {
@@ -72,14 +74,40 @@ func (r *run) receive(ctx context.Context) error {
 		return fmt.Errorf("receive: %w", err)
 	}
 	if len(msgs) == 0 {
-		r.drained = true
+		r.drained = r.confirmEmpty(ctx)
 		return nil
 	}
+	r.emptyReceives = 0
 	r.report.Received += len(msgs)
 	for _, m := range msgs {
 		r.accept(m)
 	}
 	return nil
+}
+
+// maxEmptyReceives bounds how often a run receives again after an empty
+// receive while the queue still reports visible messages.
+const maxEmptyReceives = 3
+
+// confirmEmpty reports whether an empty receive means the queue is drained.
+// SQS samples a subset of its servers on a receive without waiting, so an
+// empty answer can come while messages remain; the queue's count of visible
+// messages decides, a few times at most.
+func (r *run) confirmEmpty(ctx context.Context) bool {
+	r.emptyReceives++
+	if r.emptyReceives > maxEmptyReceives {
+		return true
+	}
+	st, err := r.f.queue.Stats(ctx)
+	if err != nil {
+		r.log.Warn("queue stats after an empty receive failed; ending the run", "error", err)
+		return true
+	}
+	if st.Visible == 0 {
+		return true
+	}
+	r.log.Debug("empty receive while messages are visible; receiving again", "visible", st.Visible)
+	return false
 }
 
 // accept decodes and maps one message and queues its events.
