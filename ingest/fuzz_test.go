@@ -69,7 +69,7 @@ func FuzzIngestHandler(f *testing.F) {
 		if len(stored) != 1 {
 			t.Fatalf("status %d but %d bodies stored, want 1", rec.Code, len(stored))
 		}
-		want, ok := expectedBody(body, compress, encoding)
+		want, ok := expectedBody(body, compress, r.Header.Values("Content-Encoding"))
 		if !ok {
 			t.Fatalf("status %d for a body that does not decompress", rec.Code)
 		}
@@ -121,11 +121,13 @@ func setHeader(r *http.Request, name, value string) {
 
 // expectedBody returns what the handler must store for an accepted input:
 // the body itself, or its gzip decompression when it was sent compressed.
-func expectedBody(body []byte, compress bool, encoding string) ([]byte, bool) {
+// encodings are the Content-Encoding values the request carries, which
+// lack a fuzzed value that setHeader left out.
+func expectedBody(body []byte, compress bool, encodings []string) ([]byte, bool) {
 	if compress {
 		return body, true
 	}
-	gzipped, err := parseContentEncoding([]string{encoding})
+	gzipped, err := parseContentEncoding(encodings)
 	if err != nil {
 		return nil, false
 	}
