@@ -23,6 +23,16 @@ type config struct {
 	NoAuth       bool
 	MaxBodyBytes int64
 
+	APIKeysFile      string
+	TLSCert          string
+	TLSKey           string
+	AllowedNetworks  string
+	TrustedProxies   string
+	MaxConnections   int
+	MaxInFlight      int
+	AuthFailureLimit int
+	ReadTimeout      time.Duration
+
 	DataDir         string
 	Queue           string
 	MaxReceiveCount int
