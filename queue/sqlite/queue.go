@@ -37,7 +37,7 @@ func (q *Queue) Receive(ctx context.Context, max int, visibility time.Duration) 
 	defer release()
 
 	var msgs []queue.Message
-	err = q.inWriteTx(ctx, func(tx *sql.Tx) error {
+	err = q.writeTx(ctx, syncNormal, func(tx *sql.Tx) error {
 		now := q.now()
 		if err := q.expire(ctx, tx, now); err != nil {
 			return err
@@ -163,7 +163,7 @@ func (q *Queue) Delete(ctx context.Context, receipts []string) error {
 	if len(receipts) == 0 {
 		return nil
 	}
-	err = q.inWriteTx(ctx, func(tx *sql.Tx) error {
+	err = q.writeTx(ctx, syncNormal, func(tx *sql.Tx) error {
 		return execEach(ctx, tx, `DELETE FROM messages WHERE receipt = ?`, receipts)
 	})
 	if err != nil {
@@ -249,13 +249,5 @@ func execEach(ctx context.Context, tx *sql.Tx, query string, receipts []string, 
 
 // inWriteTx runs fn in a write transaction and commits it, synced to disk.
 func (q *Queue) inWriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := q.writeDB.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+	return q.writeTx(ctx, syncFull, fn)
 }

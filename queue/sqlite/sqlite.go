@@ -1,9 +1,12 @@
 // Package sqlite is the embedded queue engine: one SQLite database in a data
 // folder, written by one process at a time.
 //
-// Every commit is synced to disk before the call that made it returns (WAL
-// with synchronous=FULL). Concurrent Send calls share one transaction and one
-// sync (group commit), so durability costs little throughput.
+// Send and every other write that a caller relies on is synced to disk
+// before the call returns (WAL with synchronous=FULL). Receive and Delete
+// commit with synchronous=NORMAL: a crash can undo them, which only makes a
+// message visible again, and the next FULL commit syncs them too. Concurrent
+// Send calls share one transaction and one sync (group commit), so
+// durability costs little throughput.
 package sqlite
 
 import (

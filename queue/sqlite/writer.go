@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sync/atomic"
 
@@ -149,25 +150,22 @@ func (q *Queue) insertMessages(batch []*sendRequest) error {
 	// The callers' contexts differ and each caller waits for the outcome, so
 	// the commit runs to its end.
 	ctx := context.Background()
-	tx, err := q.writeDB.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("store message: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-
-	stmt, err := tx.PrepareContext(ctx, `
+	err := q.writeTx(ctx, syncFull, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `
 INSERT INTO messages (id, body, enqueued_at, visible_at) VALUES (?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, r := range batch {
+			if _, err := stmt.ExecContext(ctx, r.id, r.body, r.enqueuedAt, r.enqueuedAt); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("store message: %w", err)
-	}
-	defer stmt.Close()
-	for _, r := range batch {
-		if _, err := stmt.ExecContext(ctx, r.id, r.body, r.enqueuedAt, r.enqueuedAt); err != nil {
-			return fmt.Errorf("store message: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store message: commit: %w", err)
 	}
 	q.sendCommits.Add(1)
 	return nil
