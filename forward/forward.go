@@ -6,6 +6,7 @@ package forward
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,6 +37,18 @@ var ErrDestinationUnavailable = errors.New("forward: Iterable is unavailable")
 type Sender interface {
 	TrackBulk(ctx context.Context, events []iterable.Event) (*iterable.BulkTrackResponse, error)
 }
+
+// EncodedSender is a Sender that also sends events already encoded as
+// JSON objects, each as json.Marshal encodes an iterable.Event. The
+// forwarder encodes every event to size its requests, and with an
+// EncodedSender it sends that encoding instead of encoding the events
+// again. *iterable.Client implements it.
+type EncodedSender interface {
+	Sender
+	TrackBulkJSON(ctx context.Context, events []json.RawMessage) (*iterable.BulkTrackResponse, error)
+}
+
+var _ EncodedSender = (*iterable.Client)(nil)
 
 // Options configures a Forwarder. The zero value selects every default.
 type Options struct {

@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -18,11 +19,7 @@ import (
 // only when the run must stop: the key was rejected, Iterable stayed
 // unavailable past the retry budget, or the context ended.
 func (r *run) send(ctx context.Context, batch []pendingEvent) error {
-	events := make([]iterable.Event, len(batch))
-	for i, p := range batch {
-		events[i] = p.event
-	}
-	resp, err := r.trackBulk(ctx, events)
+	resp, err := r.trackBulk(ctx, batch)
 	if err == nil {
 		r.resolveResponse(batch, resp)
 		return nil
@@ -77,11 +74,11 @@ func describe(e *iterable.APIError) string {
 
 // trackBulk sends one request, retrying 429, 5xx and network errors with
 // full-jitter exponential backoff within the run's retry budget.
-func (r *run) trackBulk(ctx context.Context, events []iterable.Event) (*iterable.BulkTrackResponse, error) {
+func (r *run) trackBulk(ctx context.Context, batch []pendingEvent) (*iterable.BulkTrackResponse, error) {
 	opts := r.f.opts
 	for attempt := 1; ; attempt++ {
 		r.report.Requests++
-		resp, err := r.f.sender.TrackBulk(ctx, events)
+		resp, err := r.post(ctx, batch)
 		if err == nil {
 			return resp, nil
 		}
@@ -107,6 +104,24 @@ func (r *run) trackBulk(ctx context.Context, events []iterable.Event) (*iterable
 			return nil, err
 		}
 	}
+}
+
+// post sends batch once. When the sender takes encoded events, it sends the
+// JSON that queueEvent encoded to size the request, so that no event is
+// encoded twice.
+func (r *run) post(ctx context.Context, batch []pendingEvent) (*iterable.BulkTrackResponse, error) {
+	if s, ok := r.f.sender.(EncodedSender); ok {
+		encoded := make([]json.RawMessage, len(batch))
+		for i, p := range batch {
+			encoded[i] = p.json
+		}
+		return s.TrackBulkJSON(ctx, encoded)
+	}
+	events := make([]iterable.Event, len(batch))
+	for i, p := range batch {
+		events[i] = p.event
+	}
+	return r.f.sender.TrackBulk(ctx, events)
 }
 
 // backoff returns the wait before the next attempt: Retry-After when
