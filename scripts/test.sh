@@ -6,6 +6,8 @@
 #   bash scripts/test.sh                       # go vet and go test on ./...
 #   bash scripts/test.sh -run Contract ./queue/...
 # go vet checks the packages named in the arguments, or ./... when none are.
+# A run without arguments then runs each fuzz target for LAYOVER_FUZZ_TIME
+# (default 15s, 0 skips them).
 #
 # Missing tools are installed first: PostgreSQL with apt-get, and Node.js 22
 # with fauxqs from npm into $LAYOVER_TOOLS_DIR (default: REPO/.tools).
@@ -214,6 +216,28 @@ fauxqs_healthy() {
 			.then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1));' "$1"
 }
 
+# FUZZ_TARGETS are the fuzz targets of a full run, as "package target".
+FUZZ_TARGETS=(
+	"./ingest FuzzIngestHandler"
+	"./mparticle FuzzDecode"
+	"./mapping FuzzDecodeMap"
+)
+
+# run_fuzz runs each fuzz target for LAYOVER_FUZZ_TIME. An input that fails
+# is saved under the package's testdata/fuzz and fails the run.
+run_fuzz() {
+	local fuzz_time=${LAYOVER_FUZZ_TIME:-15s} target pkg name
+	if [ "$fuzz_time" = 0 ]; then
+		log "LAYOVER_FUZZ_TIME=0: skipping the fuzz targets"
+		return 0
+	fi
+	for target in "${FUZZ_TARGETS[@]}"; do
+		read -r pkg name <<<"$target"
+		log "fuzzing $name in $pkg for $fuzz_time"
+		go test -run '^$' -fuzz "^$name\$" -fuzztime "$fuzz_time" "$pkg" || return
+	done
+}
+
 # package_args prints the arguments that name packages, one per line.
 package_args() {
 	local arg
@@ -237,7 +261,7 @@ main() {
 	start_fauxqs
 
 	cd "$REPO"
-	local vet_status=0 test_status=0 packages args
+	local vet_status=0 test_status=0 full=0 packages args
 	mapfile -t packages < <(package_args "$@")
 	args=("$@")
 	# Flags alone (bash scripts/test.sh -run X) still test every package.
@@ -245,12 +269,18 @@ main() {
 		packages=(./...)
 		args+=(./...)
 	fi
+	if [ "$#" -eq 0 ]; then
+		full=1
+	fi
 	log "running go vet ${packages[*]}"
 	go vet "${packages[@]}" || vet_status=$?
 	log "running go test -count=1 ${args[*]}"
 	go test -count=1 "${args[@]}" || test_status=$?
 	if [ "$test_status" -ne 0 ]; then
 		exit "$test_status"
+	fi
+	if [ "$full" -eq 1 ]; then
+		run_fuzz || exit
 	fi
 	exit "$vet_status"
 }
