@@ -99,7 +99,7 @@ func (b *Batch) UnmarshalJSON(data []byte) error {
 	// One validation of the whole body lets parseObject split every nested
 	// value without checking it again.
 	if !json.Valid(data) {
-		var o object
+		var o map[string]json.RawMessage
 		err := json.Unmarshal(data, &o) // for the error that names the offset
 		if err == nil {
 			err = errors.New("invalid JSON")

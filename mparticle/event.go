@@ -127,7 +127,7 @@ func parseEvent(raw json.RawMessage) Event {
 		ProductImpressions: parseImpressions(data.array("product_impressions")),
 		CurrencyCode:       data.text("currency_code"),
 	}
-	if rawData := trimJSONSpace(envelope["data"]); len(rawData) > 0 && string(rawData) != "null" {
+	if rawData := trimJSONSpace(envelope.get("data")); len(rawData) > 0 && string(rawData) != "null" {
 		e.Data = rawData
 	}
 	return e

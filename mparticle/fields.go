@@ -7,11 +7,31 @@ import (
 	"strings"
 )
 
-// object is a JSON object split into its members. Its getters read one
-// member each and return the zero value for a missing member, a null or a
-// value of the wrong JSON type, so a field that breaks the documented format
-// never fails the rest of the batch.
-type object map[string]json.RawMessage
+// object is a JSON object split into its members, in the order they
+// appear. Its getters read one member each and return the zero value for a
+// missing member, a null or a value of the wrong JSON type, so a field that
+// breaks the documented format never fails the rest of the batch.
+//
+// A slice is cheaper than a map here: the objects of a batch have a few
+// dozen members at most, and most of them are never read.
+type object []member
+
+// member is one name and value of a JSON object. The name is unescaped.
+type member struct {
+	name  []byte
+	value json.RawMessage
+}
+
+// get returns the value of the member called key, or nil. A repeated name
+// gives its last value, as json.Unmarshal does.
+func (o object) get(key string) json.RawMessage {
+	for i := len(o) - 1; i >= 0; i-- {
+		if string(o[i].name) == key {
+			return o[i].value
+		}
+	}
+	return nil
+}
 
 // parseObject returns the members of raw, or nil when raw is not a JSON
 // object. The members are sub-slices of raw.
@@ -27,8 +47,13 @@ func parseObject(raw []byte) object {
 	o, ok := splitObject(raw)
 	if !ok {
 		// Not reached for valid JSON; json.Unmarshal decides as before.
-		if err := json.Unmarshal(raw, &o); err != nil {
+		var members map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &members); err != nil {
 			return nil
+		}
+		o = object{}
+		for name, value := range members {
+			o = append(o, member{name: []byte(name), value: value})
 		}
 	}
 	return o
@@ -37,15 +62,15 @@ func parseObject(raw []byte) object {
 // text returns a member as a string. Numbers keep their JSON text and
 // booleans become "true" or "false". Objects, arrays and null give "".
 func (o object) text(key string) string {
-	return scalarText(o[key])
+	return scalarText(o.get(key))
 }
 
 func (o object) int64(key string) Int64 {
-	return ParseInt64(o[key])
+	return ParseInt64(o.get(key))
 }
 
 func (o object) number(key string) json.Number {
-	return ParseNumber(o[key])
+	return ParseNumber(o.get(key))
 }
 
 // boolean returns a member that is a JSON boolean, a string "true" or
@@ -65,12 +90,12 @@ func (o object) boolean(key string) *bool {
 }
 
 func (o object) object(key string) object {
-	return parseObject(o[key])
+	return parseObject(o.get(key))
 }
 
 // array returns the elements of a member that is a JSON array, or nil.
 func (o object) array(key string) []json.RawMessage {
-	raw := trimJSONSpace(o[key])
+	raw := trimJSONSpace(o.get(key))
 	if len(raw) == 0 || raw[0] != '[' {
 		return nil
 	}
@@ -88,7 +113,7 @@ func (o object) array(key string) []json.RawMessage {
 // value's JSON type: string, json.Number, bool, nil, []any or map[string]any.
 // It returns nil when the member is not an object.
 func (o object) attributes(key string) map[string]any {
-	raw := trimJSONSpace(o[key])
+	raw := trimJSONSpace(o.get(key))
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil
 	}
@@ -101,12 +126,16 @@ func (o object) attributes(key string) map[string]any {
 	return attributes
 }
 
-// sortedKeys returns the member names of o in byte order, for a
+// sortedKeys returns the distinct member names of o in byte order, for a
 // deterministic walk over an object map.
 func (o object) sortedKeys() []string {
 	keys := make([]string, 0, len(o))
-	for key := range o {
-		keys = append(keys, key)
+	seen := make(map[string]bool, len(o))
+	for _, m := range o {
+		if name := string(m.name); !seen[name] {
+			seen[name] = true
+			keys = append(keys, name)
+		}
 	}
 	sort.Strings(keys)
 	return keys

@@ -5,14 +5,13 @@ import (
 	"unicode/utf8"
 )
 
-// splitObject splits a JSON object into its members in one pass, without
-// copying: each member value is a sub-slice of raw. A repeated name keeps
-// its last value, as json.Unmarshal does. It reports false when raw is not
-// a well-formed object, which valid JSON never is, so that the caller can
-// fall back to json.Unmarshal.
+// splitObject splits a JSON object into its members in order, in one pass
+// and without copying: each member value is a sub-slice of raw. It reports
+// false when raw is not a well-formed object, which valid JSON never is, so
+// that the caller can fall back to json.Unmarshal.
 func splitObject(raw []byte) (object, bool) {
 	i := skipSpace(raw, 1)
-	o := object{}
+	o := make(object, 0, 8)
 	if i < len(raw) && raw[i] == '}' {
 		return o, true
 	}
@@ -21,7 +20,7 @@ func splitObject(raw []byte) (object, bool) {
 		if !ok {
 			return nil, false
 		}
-		key, ok := memberName(raw[i:keyEnd])
+		name, ok := memberName(raw[i:keyEnd])
 		if !ok {
 			return nil, false
 		}
@@ -34,7 +33,7 @@ func splitObject(raw []byte) (object, bool) {
 		if !ok {
 			return nil, false
 		}
-		o[key] = json.RawMessage(raw[start:end])
+		o = append(o, member{name: name, value: json.RawMessage(raw[start:end])})
 		i = skipSpace(raw, end)
 		if i >= len(raw) {
 			return nil, false
@@ -81,35 +80,43 @@ func splitArray(raw []byte) ([]json.RawMessage, bool) {
 	return nil, false
 }
 
-// memberName returns the name that a quoted JSON string denotes. Names
-// with escapes or non-ASCII bytes go through json.Unmarshal, so that they
-// decode exactly as before.
-func memberName(quoted []byte) (string, bool) {
-	if s, ok := plainString(quoted); ok {
-		return s, true
+// memberName returns the name that a quoted JSON string denotes. A name
+// without escapes and non-ASCII bytes is a sub-slice of quoted. Other names
+// go through json.Unmarshal, so that they decode exactly as before.
+func memberName(quoted []byte) ([]byte, bool) {
+	if isPlainString(quoted) {
+		return quoted[1 : len(quoted)-1], true
 	}
 	var s string
 	if err := json.Unmarshal(quoted, &s); err != nil {
-		return "", false
+		return nil, false
 	}
-	return s, true
+	return []byte(s), true
 }
 
-// plainString returns the value of a quoted JSON string that holds only
+// plainString returns the value of a quoted JSON string that contains only
 // printable ASCII without escapes, the common case, and reports false for
 // any other input.
 func plainString(quoted []byte) (string, bool) {
-	n := len(quoted)
-	if n < 2 || quoted[0] != '"' || quoted[n-1] != '"' {
+	if !isPlainString(quoted) {
 		return "", false
 	}
-	inner := quoted[1 : n-1]
-	for _, c := range inner {
+	return string(quoted[1 : len(quoted)-1]), true
+}
+
+// isPlainString reports whether quoted is a JSON string of printable ASCII
+// without escapes, whose value is the bytes between the quotes.
+func isPlainString(quoted []byte) bool {
+	n := len(quoted)
+	if n < 2 || quoted[0] != '"' || quoted[n-1] != '"' {
+		return false
+	}
+	for _, c := range quoted[1 : n-1] {
 		if c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
-			return "", false
+			return false
 		}
 	}
-	return string(inner), true
+	return true
 }
 
 // skipSpace returns the index of the first byte at or after i that is not
