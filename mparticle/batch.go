@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/layover-dev/layover/internal/jsonvalid"
 )
 
 // ErrNotObject is returned by Decode when the body is not a JSON object.
@@ -81,7 +83,7 @@ func Decode(body []byte) (*Batch, error) {
 // ErrNotObject when body is not a JSON object.
 func DecodeEvent(body []byte) (Event, error) {
 	body = trimJSONSpace(bytes.TrimPrefix(trimJSONSpace(body), utf8BOM))
-	if len(body) == 0 || body[0] != '{' || !json.Valid(body) {
+	if len(body) == 0 || body[0] != '{' || !jsonvalid.Valid(body) {
 		return Event{}, fmt.Errorf("%w: invalid event envelope", ErrNotObject)
 	}
 	return parseEvent(body), nil
@@ -98,7 +100,7 @@ func (b *Batch) UnmarshalJSON(data []byte) error {
 	}
 	// One validation of the whole body lets parseObject split every nested
 	// value without checking it again.
-	if !json.Valid(data) {
+	if !jsonvalid.Valid(data) {
 		var o map[string]json.RawMessage
 		err := json.Unmarshal(data, &o) // for the error that names the offset
 		if err == nil {
