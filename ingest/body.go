@@ -3,13 +3,14 @@ package ingest
 import (
 	"bytes"
 	"compress/gzip"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"strings"
+
+	"github.com/layover-dev/layover/internal/jsonvalid"
 )
 
 // readBatch checks the request's Content-Type and Content-Encoding, reads
@@ -174,7 +175,7 @@ func checkObject(body []byte) error {
 	if len(trimmed) == 0 {
 		return errEmptyBody
 	}
-	if !json.Valid(body) {
+	if !jsonvalid.Valid(body) {
 		return errInvalidJSON
 	}
 	if trimmed[0] != '{' {
