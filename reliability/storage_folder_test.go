@@ -67,14 +67,11 @@ func TestReadOnlyDataFolder(t *testing.T) {
 
 // readOnlyView returns a read-only view of data and a function that ends
 // it. As root, whom file modes do not stop, the view is a read-only bind
-// mount; otherwise data itself loses its write permission.
+// mount. Otherwise data and its files lose their write permission.
 func readOnlyView(t *testing.T, root, data string) (view string, undo func()) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		if err := os.Chmod(data, 0o500); err != nil {
-			t.Fatal(err)
-		}
-		restore := func() { _ = os.Chmod(data, 0o700) }
+		restore := chmodTree(t, data, 0o500, 0o400)
 		t.Cleanup(restore)
 		return data, restore
 	}
@@ -96,6 +93,30 @@ func readOnlyView(t *testing.T, root, data string) (view string, undo func()) {
 	}
 	t.Cleanup(undo)
 	return view, undo
+}
+
+// chmodTree sets the mode of dir and of the files in it, and returns a
+// function that makes them writable for their owner again.
+func chmodTree(t *testing.T, dir string, dirMode, fileMode os.FileMode) func() {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if err := os.Chmod(filepath.Join(dir, e.Name()), fileMode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(dir, dirMode); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		_ = os.Chmod(dir, 0o700)
+		for _, e := range entries {
+			_ = os.Chmod(filepath.Join(dir, e.Name()), 0o600)
+		}
+	}
 }
 
 // TestLockedDataFolder checks that a second serve and a forward cannot
