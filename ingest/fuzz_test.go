@@ -35,7 +35,8 @@ const (
 // the handler documents; a 2xx only for a POST with a valid key, with
 // exactly one stored body equal to the decompressed input and a JSON
 // object within the size limit; every other status stores nothing and has
-// a JSON error body.
+// a JSON error body; a 400 never for a keyed POST whose decompressed body
+// is a JSON object within the limit, as encoding/json judges it.
 func FuzzIngestHandler(f *testing.F) {
 	f.Add(uint8(0), "application/json", "", uint8(fuzzAuthBearer), "", false, []byte(testBatch))
 	f.Add(uint8(1), "application/json; charset=utf-8", "", uint8(fuzzAuthAPIKey), "", true, []byte(testBatch))
@@ -61,6 +62,9 @@ func FuzzIngestHandler(f *testing.F) {
 		stored := q.sent()
 		if rec.Code/100 != 2 {
 			checkFuzzRejection(t, rec.Code, rec.Body.Bytes(), stored)
+			if rec.Code == http.StatusBadRequest && r.Method == http.MethodPost && auth%fuzzAuthForms != fuzzAuthRaw {
+				checkNotObject(t, body, compress, r.Header.Values("Content-Encoding"))
+			}
 			return
 		}
 		if r.Method != http.MethodPost || !keyValid {
@@ -158,6 +162,20 @@ func checkFuzzRejection(t *testing.T, status int, body []byte, stored [][]byte) 
 	var answer errorResponse
 	if err := json.Unmarshal(body, &answer); err != nil || answer.Error == "" {
 		t.Fatalf("status %d with body %q, want a JSON error", status, body)
+	}
+}
+
+// checkNotObject fails the test when a body that got 400 is, after
+// decompression, one JSON object within the size limit, which the handler
+// must store.
+func checkNotObject(t *testing.T, body []byte, compress bool, encodings []string) {
+	t.Helper()
+	want, ok := expectedBody(body, compress, encodings)
+	if !ok || len(want) > fuzzLimit || !json.Valid(want) {
+		return
+	}
+	if trimmed := bytes.TrimLeft(want, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '{' {
+		t.Fatalf("status 400 for a valid JSON object: %q", want)
 	}
 }
 
