@@ -44,10 +44,26 @@ type run struct {
 	deleteErr     error
 }
 
+// drain receives, maps and sends until the queue is empty. While one
+// request is in flight, it receives and maps the events of the next one,
+// so that decoding overlaps Iterable's processing time. At most two
+// requests' worth of messages are held at once.
 func (r *run) drain(ctx context.Context) error {
+	var inflight <-chan requestResult
 	for {
 		for !r.drained && len(r.pending) < r.f.opts.MaxEvents {
 			if err := r.receive(ctx); err != nil {
+				// Apply the request in flight, so that its delivered events
+				// are deleted rather than released with the rest.
+				_ = r.finishRequest(inflight)
+				return err
+			}
+			r.flushDeletes(false)
+		}
+		if inflight != nil {
+			err := r.finishRequest(inflight)
+			inflight = nil
+			if err != nil {
 				return err
 			}
 			r.flushDeletes(false)
@@ -55,10 +71,7 @@ func (r *run) drain(ctx context.Context) error {
 		if len(r.pending) == 0 {
 			return nil
 		}
-		if err := r.send(ctx, r.takeRequest()); err != nil {
-			return err
-		}
-		r.flushDeletes(false)
+		inflight = r.startRequest(ctx, r.takeRequest())
 	}
 }
 

@@ -13,15 +13,67 @@ import (
 	"github.com/layover-dev/layover/iterable"
 )
 
-// send delivers one request's events and resolves each of them. A 400-class
-// answer that blames the content is narrowed down by splitting the request
-// in halves, so one bad event cannot block the others. It returns an error
-// only when the run must stop: the key was rejected, Iterable stayed
-// unavailable past the retry budget, or the context ended.
-func (r *run) send(ctx context.Context, batch []pendingEvent) error {
-	resp, err := r.trackBulk(ctx, batch)
+// requestResult is what sending one request's events produced: an outcome
+// per event that was resolved, the attempts made, and the error that stops
+// the run, if any. The goroutine that sends fills it, and the run's own
+// goroutine applies it, so that only one goroutine changes the run's state.
+type requestResult struct {
+	outcomes []eventOutcome
+	requests int // trackBulk requests sent, retries included
+	retries  int
+	err      error
+}
+
+// eventOutcome resolves one event: delivered when reason is "", else
+// rejected for reason.
+type eventOutcome struct {
+	event  pendingEvent
+	reason string
+}
+
+// startRequest sends batch in its own goroutine and returns the channel
+// that receives the result, so that the run can receive and map the next
+// messages while Iterable processes this request.
+func (r *run) startRequest(ctx context.Context, batch []pendingEvent) <-chan requestResult {
+	done := make(chan requestResult, 1)
+	go func() {
+		var res requestResult
+		res.err = r.send(ctx, batch, &res)
+		done <- res
+	}()
+	return done
+}
+
+// finishRequest waits for the request in flight, if any, and applies its
+// outcomes. It returns the error that stops the run.
+func (r *run) finishRequest(inflight <-chan requestResult) error {
+	if inflight == nil {
+		return nil
+	}
+	res := <-inflight
+	r.report.Requests += res.requests
+	r.report.Retries += res.retries
+	for _, o := range res.outcomes {
+		if o.reason == "" {
+			r.deliver(o.event)
+		} else {
+			r.reject(o.event, o.reason)
+		}
+	}
+	return res.err
+}
+
+// send delivers one request's events and records an outcome for each of
+// them in res. A 400-class response that blames the content is narrowed
+// down by splitting the request in halves, so one bad event cannot block
+// the others. It returns an error only when the run must stop: the key was
+// rejected, Iterable stayed unavailable past the retry budget, or the
+// context ended. It changes no state of the run except retryWaited, which
+// only the one request in flight uses.
+func (r *run) send(ctx context.Context, batch []pendingEvent, res *requestResult) error {
+	resp, err := r.trackBulk(ctx, batch, res)
 	if err == nil {
-		r.resolveResponse(batch, resp)
+		r.resolveResponse(batch, resp, res)
 		return nil
 	}
 	var apiErr *iterable.APIError
@@ -29,16 +81,16 @@ func (r *run) send(ctx context.Context, batch []pendingEvent) error {
 		return err
 	}
 	if len(batch) == 1 {
-		r.reject(batch[0], "Iterable rejected the event: "+describe(apiErr))
+		res.outcomes = append(res.outcomes, eventOutcome{batch[0], "Iterable rejected the event: " + describe(apiErr)})
 		return nil
 	}
 	r.log.Info("request rejected for its content; splitting it to find the bad events",
 		"events", len(batch), "status", apiErr.StatusCode, "code", apiErr.Code)
 	mid := len(batch) / 2
-	if err := r.send(ctx, batch[:mid]); err != nil {
+	if err := r.send(ctx, batch[:mid], res); err != nil {
 		return err
 	}
-	return r.send(ctx, batch[mid:])
+	return r.send(ctx, batch[mid:], res)
 }
 
 // blamesContent reports whether a response rejects what was sent rather
@@ -74,10 +126,10 @@ func describe(e *iterable.APIError) string {
 
 // trackBulk sends one request, retrying 429, 5xx and network errors with
 // full-jitter exponential backoff within the run's retry budget.
-func (r *run) trackBulk(ctx context.Context, batch []pendingEvent) (*iterable.BulkTrackResponse, error) {
+func (r *run) trackBulk(ctx context.Context, batch []pendingEvent, res *requestResult) (*iterable.BulkTrackResponse, error) {
 	opts := r.f.opts
 	for attempt := 1; ; attempt++ {
-		r.report.Requests++
+		res.requests++
 		resp, err := r.post(ctx, batch)
 		if err == nil {
 			return resp, nil
@@ -97,7 +149,7 @@ func (r *run) trackBulk(ctx context.Context, batch []pendingEvent) (*iterable.Bu
 		if attempt >= opts.MaxAttempts || r.retryWaited+wait > opts.RetryBudget {
 			return nil, fmt.Errorf("%w after %d attempts: %v", ErrDestinationUnavailable, attempt, err)
 		}
-		r.report.Retries++
+		res.retries++
 		r.retryWaited += wait
 		r.log.Warn("trackBulk failed; retrying", "attempt", attempt, "wait", wait.Round(time.Millisecond), "error", err)
 		if err := opts.Sleep(ctx, wait); err != nil {
@@ -136,19 +188,19 @@ func (r *run) backoff(attempt int, apiErr *iterable.APIError) time.Duration {
 	return time.Duration(rand.Int64N(int64(ceiling))) + time.Millisecond
 }
 
-// resolveResponse marks each event of a 200 response delivered or rejected.
-// Iterable reports failures only by email, userId and event name, so every
-// event that matches a failure list is rejected with that list as reason.
-func (r *run) resolveResponse(batch []pendingEvent, resp *iterable.BulkTrackResponse) {
+// resolveResponse records each event of a 200 response as delivered or
+// rejected. Iterable reports failures only by email, userId and event name,
+// so every event that matches a failure list is rejected with that list as
+// reason.
+func (r *run) resolveResponse(batch []pendingEvent, resp *iterable.BulkTrackResponse, res *requestResult) {
 	failures := newFailureIndex(resp)
 	rejected := 0
 	for _, p := range batch {
-		if reason := failures.reason(p.event); reason != "" {
-			r.reject(p, reason)
+		reason := failures.reason(p.event)
+		if reason != "" {
 			rejected++
-			continue
 		}
-		r.deliver(p)
+		res.outcomes = append(res.outcomes, eventOutcome{p, reason})
 	}
 	if resp.FailCount > rejected {
 		r.log.Warn("Iterable reported more failed events than the failure lists name; those events count as delivered",
