@@ -305,6 +305,10 @@ func (sec *serveSecurity) openKeys(c *config, keys []string, log *slog.Logger) e
 		}
 		sec.keys = sec.keyFile.Ring()
 		log.Info("api keys loaded", "path", c.APIKeysFile, "key_count", sec.keys.Len())
+		if info, err := os.Stat(c.APIKeysFile); err == nil && info.Mode().Perm()&0o077 != 0 {
+			log.Warn("api key file is readable by other users, restrict it with chmod 600",
+				"path", c.APIKeysFile, "mode", info.Mode().Perm().String())
+		}
 	case len(keys) > 0:
 		if sec.keys, err = ingest.NewKeyRing(keys); err != nil {
 			return usagef("LAYOVER_API_KEYS: %v", err)
