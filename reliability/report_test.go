@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -61,10 +62,13 @@ func formatReasons(reasons map[string]int) string {
 	return "[" + strings.Join(parts, " ") + "]"
 }
 
-// TestMain runs the tests and then appends the rows to the report file
-// when reportEnv is set.
+// TestMain runs the tests, removes the layover binary they built, and
+// appends the rows to the report file when reportEnv is set.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if binPath != "" {
+		_ = os.RemoveAll(filepath.Dir(binPath))
+	}
 	if path := os.Getenv(reportEnv); path != "" {
 		if err := appendReport(path, rows); err != nil {
 			fmt.Fprintf(os.Stderr, "write %s: %v\n", reportEnv, err)
