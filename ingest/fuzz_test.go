@@ -14,7 +14,7 @@ import (
 // fuzzer reaches the limit.
 const fuzzLimit = 4 << 10
 
-// fuzzMethods are the methods FuzzIngestHandler picks from; POST fills half
+// fuzzMethods are the methods FuzzIngestHandler picks from. POST fills half
 // of the slots so that most inputs reach the body checks.
 var fuzzMethods = []string{
 	http.MethodPost, http.MethodPost, http.MethodPost, http.MethodPost,
@@ -31,12 +31,14 @@ const (
 )
 
 // FuzzIngestHandler feeds method, header and body variants through the
-// handler with a recording queue. Invariants: no panic; only the statuses
-// the handler documents; a 2xx only for a POST with a valid key, with
-// exactly one stored body equal to the decompressed input and a JSON
-// object within the size limit; every other status stores nothing and has
-// a JSON error body; a 400 never for a keyed POST whose decompressed body
-// is a JSON object within the limit, as encoding/json judges it.
+// handler with a recording queue and checks these invariants:
+//   - the handler never panics and returns only the statuses it documents.
+//   - a 2xx comes only for a POST with a valid key, with exactly one body
+//     stored, equal to the decompressed input and a JSON object within the
+//     size limit.
+//   - every other status stores nothing and has a JSON error body.
+//   - a keyed POST whose decompressed body encoding/json accepts as an
+//     object within the limit never gets 400.
 func FuzzIngestHandler(f *testing.F) {
 	f.Add(uint8(0), "application/json", "", uint8(fuzzAuthBearer), "", false, []byte(testBatch))
 	f.Add(uint8(1), "application/json; charset=utf-8", "", uint8(fuzzAuthAPIKey), "", true, []byte(testBatch))
