@@ -7,12 +7,15 @@
 #   bash scripts/test.sh -run Contract ./queue/...
 # go vet checks the packages named in the arguments, or ./... when none are.
 # A run without arguments then runs each fuzz target for LAYOVER_FUZZ_TIME
-# (default 15s, 0 skips them).
+# (default 15s, 0 skips them). A run without package arguments also tests
+# the CDK app in deploy/aws, a Go module of its own, with the same flags and
+# Node.js 22 first on PATH.
 #
 # Missing tools are installed first: PostgreSQL with apt-get, and Node.js 22
 # with fauxqs from npm into $LAYOVER_TOOLS_DIR (default: REPO/.tools).
 # The servers and their temporary folder are removed on exit. The exit
-# status is go test's status, or go vet's when only vet failed.
+# status is go test's status (the main module's, then deploy/aws's), or go
+# vet's when only vet failed.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -154,13 +157,15 @@ start_postgres() {
 
 	# Another process can take the free port before the server binds it, so
 	# try a few ports before giving up. The cluster is thrown away after the
-	# run, so it needs no crash safety and runs with fsync=off.
+	# run, so it needs no crash safety and runs with fsync=off, unless
+	# PG_FSYNC says otherwise (scripts/bench.sh measures durable commits).
+	local fsync=${PG_FSYNC:-off}
 	for attempt in 1 2 3; do
 		port=$(free_port)
 		log "starting PostgreSQL on 127.0.0.1:$port"
 		if as_postgres "$PG_BIN/pg_ctl" start -D "$PG_DATA" -l "$logfile" \
 			-w -t "$WAIT_SECONDS" \
-			-o "-c listen_addresses=127.0.0.1 -p $port -k $WORK -c fsync=off -c max_connections=300" \
+			-o "-c listen_addresses=127.0.0.1 -p $port -k $WORK -c fsync=$fsync -c max_connections=300" \
 			>/dev/null; then
 			break
 		fi
@@ -248,6 +253,15 @@ package_args() {
 	done
 }
 
+# run_deploy_tests runs the tests of the CDK app in deploy/aws with the given
+# go test flags. The CDK runs in Node.js 22, and LAYOVER_TEST_CDK=1 makes
+# its synthesis tests fail instead of skipping when Node.js is missing.
+run_deploy_tests() {
+	log "running go test -count=1 ${*:+$* }./... in deploy/aws"
+	(cd "$REPO/deploy/aws" &&
+		PATH="$(dirname "$NODE"):$PATH" LAYOVER_TEST_CDK=1 go test -count=1 "$@" ./...)
+}
+
 main() {
 	trap cleanup EXIT
 	trap 'exit 130' INT
@@ -261,13 +275,14 @@ main() {
 	start_fauxqs
 
 	cd "$REPO"
-	local vet_status=0 test_status=0 full=0 packages args
+	local vet_status=0 test_status=0 deploy_status=0 full=0 deploy=0 packages args
 	mapfile -t packages < <(package_args "$@")
 	args=("$@")
 	# Flags alone (bash scripts/test.sh -run X) still test every package.
 	if [ "${#packages[@]}" -eq 0 ]; then
 		packages=(./...)
 		args+=(./...)
+		deploy=1
 	fi
 	if [ "$#" -eq 0 ]; then
 		full=1
@@ -276,8 +291,14 @@ main() {
 	go vet "${packages[@]}" || vet_status=$?
 	log "running go test -count=1 ${args[*]}"
 	go test -count=1 "${args[@]}" || test_status=$?
+	if [ "$deploy" -eq 1 ]; then
+		run_deploy_tests "$@" || deploy_status=$?
+	fi
 	if [ "$test_status" -ne 0 ]; then
 		exit "$test_status"
+	fi
+	if [ "$deploy_status" -ne 0 ]; then
+		exit "$deploy_status"
 	fi
 	if [ "$full" -eq 1 ]; then
 		run_fuzz || exit
@@ -285,4 +306,7 @@ main() {
 	exit "$vet_status"
 }
 
-main "$@"
+# scripts/bench.sh sources this file for its server functions.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	main "$@"
+fi
