@@ -15,7 +15,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -184,10 +187,23 @@ func (q *Queue) countRequests(o *sqs.Options) {
 	o.APIOptions = append(o.APIOptions, q.requests.AddTo)
 }
 
-// Close marks the queue closed. Every method returns queue.ErrClosed after
-// it. The SQS client has no resources that need closing.
+// Close marks the queue closed and logs the requests this process sent, by
+// operation, because SQS bills per request. Every method returns
+// queue.ErrClosed after it. The SQS client has no resources that need
+// closing.
 func (q *Queue) Close() error {
-	q.closed.Store(true)
+	if q.closed.Swap(true) {
+		return nil
+	}
+	counts := q.requests.Counts()
+	if len(counts) == 0 {
+		return nil
+	}
+	args := []any{"component", "queue", "engine", "sqs"}
+	for _, op := range slices.Sorted(maps.Keys(counts)) {
+		args = append(args, op, counts[op])
+	}
+	slog.Info("sqs requests sent", args...)
 	return nil
 }
 
