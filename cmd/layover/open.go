@@ -73,10 +73,21 @@ func openSQLite(ctx context.Context, dir string, opts queue.Options, create bool
 	if errors.Is(err, queue.ErrLocked) {
 		return nil, err // names the folder, the process holding it and the fix
 	}
+	if err != nil && isDamaged(err) {
+		return nil, fmt.Errorf("data folder %q: %w: the database is damaged; stop every layover process, "+
+			"move the folder aside (keep it for recovery with sqlite3 .recover) and start with an empty data folder", dir, err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("open queue in %q: %w", dir, err)
+		return nil, fmt.Errorf("data folder %q: %w", dir, err)
 	}
 	return &engine{Queue: q, dead: q, rejects: q, name: "sqlite"}, nil
+}
+
+// isDamaged reports whether err is SQLite's report of a damaged database
+// file (SQLITE_CORRUPT or SQLITE_NOTADB), which carry no Go error type.
+func isDamaged(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "malformed") || strings.Contains(msg, "file is not a database")
 }
 
 // describeQueue names the engine for logs without leaking credentials.
