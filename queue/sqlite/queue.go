@@ -59,9 +59,10 @@ func (q *Queue) receiveTx(ctx context.Context, tx *sql.Tx, now time.Time, max in
 	nowMillis := now.UnixMilli()
 	visibleAt := now.Add(visibility).UnixMilli()
 	picked := map[int64]bool{} // with visibility 0, picked messages stay visible
+	mark := q.stmt(ctx, tx, queryMarkReceived)
 	var msgs []queue.Message
 	for len(msgs) < max {
-		candidates, err := selectVisible(ctx, tx, nowMillis, max)
+		candidates, err := q.selectVisible(ctx, tx, nowMillis, max)
 		if err != nil {
 			return nil, err
 		}
@@ -77,7 +78,7 @@ func (q *Queue) receiveTx(ctx context.Context, tx *sql.Tx, now time.Time, max in
 				moved++
 				continue
 			}
-			m, err := markReceived(ctx, tx, c, visibleAt)
+			m, err := markReceived(ctx, mark, c, visibleAt)
 			if err != nil {
 				return nil, err
 			}
@@ -93,13 +94,8 @@ func (q *Queue) receiveTx(ctx context.Context, tx *sql.Tx, now time.Time, max in
 
 // selectVisible returns up to limit visible messages, those that became
 // visible first before the others.
-func selectVisible(ctx context.Context, tx *sql.Tx, nowMillis int64, limit int) ([]candidate, error) {
-	rows, err := tx.QueryContext(ctx, `
-SELECT seq, id, body, enqueued_at, receive_count
-FROM messages
-WHERE visible_at <= ?
-ORDER BY visible_at, seq
-LIMIT ?`, nowMillis, limit)
+func (q *Queue) selectVisible(ctx context.Context, tx *sql.Tx, nowMillis int64, limit int) ([]candidate, error) {
+	rows, err := q.stmt(ctx, tx, querySelectVisible).QueryContext(ctx, nowMillis, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -117,11 +113,9 @@ LIMIT ?`, nowMillis, limit)
 
 // markReceived gives c a fresh receipt, counts the receive and hides c
 // until visibleAt.
-func markReceived(ctx context.Context, tx *sql.Tx, c candidate, visibleAt int64) (queue.Message, error) {
+func markReceived(ctx context.Context, mark *sql.Stmt, c candidate, visibleAt int64) (queue.Message, error) {
 	receipt := queue.NewReceipt()
-	_, err := tx.ExecContext(ctx, `
-UPDATE messages SET receive_count = receive_count + 1, receipt = ?, visible_at = ?
-WHERE seq = ?`, receipt, visibleAt, c.seq)
+	_, err := mark.ExecContext(ctx, receipt, visibleAt, c.seq)
 	if err != nil {
 		return queue.Message{}, err
 	}

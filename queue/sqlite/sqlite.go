@@ -50,7 +50,9 @@ type Queue struct {
 	lock    *dirLock
 	writeDB *sql.DB // one connection: every write, in turn
 	readDB  *sql.DB // read-only connections for Stats and listings
-	logger  *slog.Logger
+	// writeStmts are the hot statements, prepared once on writeDB.
+	writeStmts map[string]*sql.Stmt
+	logger     *slog.Logger
 	// now returns the wall-clock time that visibility deadlines, enqueue
 	// times and retention are computed from. It is time.Now except in tests
 	// that simulate clock jumps.
@@ -136,6 +138,9 @@ func (q *Queue) openDatabase(ctx context.Context) error {
 	if err := migrate(ctx, q.writeDB); err != nil {
 		return err
 	}
+	if q.writeStmts, err = prepareWriteStmts(ctx, q.writeDB); err != nil {
+		return err
+	}
 	if q.readDB, err = openPool(ctx, path, roleRead, 4); err != nil {
 		return err
 	}
@@ -174,6 +179,9 @@ func (q *Queue) closeDatabases() error {
 	var errs []error
 	if q.readDB != nil {
 		errs = append(errs, q.readDB.Close())
+	}
+	for _, stmt := range q.writeStmts {
+		errs = append(errs, stmt.Close())
 	}
 	if q.writeDB != nil {
 		errs = append(errs, q.writeDB.Close())

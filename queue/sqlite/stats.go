@@ -17,15 +17,15 @@ func (q *Queue) expire(ctx context.Context, tx *sql.Tx, now time.Time) error {
 	messageCutoff := now.Add(-q.opts.Retention).UnixMilli()
 	deadCutoff := now.Add(-q.opts.DeadRetention).UnixMilli()
 
-	expiredMessages, err := execCount(ctx, tx, `DELETE FROM messages WHERE enqueued_at <= ?`, messageCutoff)
+	expiredMessages, err := stmtCount(ctx, q.stmt(ctx, tx, queryExpireMessages), messageCutoff)
 	if err != nil {
 		return fmt.Errorf("expire messages: %w", err)
 	}
-	expiredDead, err := execCount(ctx, tx, `DELETE FROM dead_messages WHERE enqueued_at <= ?`, deadCutoff)
+	expiredDead, err := stmtCount(ctx, q.stmt(ctx, tx, queryExpireDead), deadCutoff)
 	if err != nil {
 		return fmt.Errorf("expire dead messages: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM rejections WHERE at <= ?`, deadCutoff); err != nil {
+	if _, err := q.stmt(ctx, tx, queryExpireRejections).ExecContext(ctx, deadCutoff); err != nil {
 		return fmt.Errorf("expire rejections: %w", err)
 	}
 	if expiredMessages+expiredDead == 0 {
@@ -38,6 +38,15 @@ func (q *Queue) expire(ctx context.Context, tx *sql.Tx, now time.Time) error {
 	q.logger.Warn("messages expired", "messages", expiredMessages, "dead_messages", expiredDead,
 		"retention", q.opts.Retention, "dead_retention", q.opts.DeadRetention)
 	return nil
+}
+
+// stmtCount runs a prepared statement and returns how many rows it changed.
+func stmtCount(ctx context.Context, stmt *sql.Stmt, args ...any) (int64, error) {
+	res, err := stmt.ExecContext(ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // execCount runs a statement and returns how many rows it changed.
