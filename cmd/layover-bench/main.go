@@ -155,7 +155,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	set := generateBodies(1, 512)
 	rep.bodyStats = describeBodies(set)
 	if !cfg.skipIngest {
-		if rep.ingest, err = benchIngest(ctx, cfg, workDir, set.bodies, stderr); err != nil {
+		if rep.ingest, err = benchIngest(ctx, cfg, workDir, set.bodies, rep, stderr); err != nil {
 			return err
 		}
 	}
@@ -171,7 +171,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // benchIngest builds layover when needed, prepares PostgreSQL and runs the
 // ingest comparison.
-func benchIngest(ctx context.Context, cfg *benchConfig, workDir string, bodies [][]byte,
+func benchIngest(ctx context.Context, cfg *benchConfig, workDir string, bodies [][]byte, rep *report,
 	stderr io.Writer) ([]*ingestServer, error) {
 	if cfg.layoverBin == "" {
 		fmt.Fprintln(stderr, "building layover")
@@ -188,6 +188,11 @@ func benchIngest(ctx context.Context, cfg *benchConfig, workDir string, bodies [
 		}
 		defer cleanup()
 	}
+	probe, err := probeSync(workDir, 200)
+	if err != nil {
+		return nil, fmt.Errorf("probe the disk: %w", err)
+	}
+	rep.sync = &probe
 	servers, err := startIngestServers(ctx, cfg, workDir, bodies)
 	if err != nil {
 		return nil, err

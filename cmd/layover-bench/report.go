@@ -26,6 +26,7 @@ type report struct {
 	args      []string
 	bodyStats bodyStats
 	ingest    []*ingestServer
+	sync      *syncProbe
 	forward   *forwardRun
 	limited   *forwardRun
 }
@@ -40,6 +41,10 @@ func (r *report) write(w io.Writer) {
 	b := r.bodyStats
 	fmt.Fprintf(w, "Bodies: %d generated mParticle batches, %d to %d bytes, mean %d.\n\n",
 		b.count, b.minBytes, b.maxBytes, b.meanBytes)
+	if p := r.sync; p != nil {
+		fmt.Fprintf(w, "Disk: append 8 KB and fsync, %d times before the ingest rounds: p50 %s ms, p99 %s ms, max %s ms.\n\n",
+			p.samples, ms(p.p50), ms(p.p99), ms(p.maxDelay))
+	}
 	if len(r.ingest) > 0 {
 		r.writeIngest(w)
 	}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -126,4 +127,35 @@ func describeBodies(set bodySet) bodyStats {
 	}
 	s.meanBytes = total / max(len(set.bodies), 1)
 	return s
+}
+
+// syncProbe is the latency of appending 8 KB to a file and syncing it, the
+// disk's share of every durable commit.
+type syncProbe struct {
+	samples            int
+	p50, p99, maxDelay time.Duration
+}
+
+// probeSync appends and syncs 8 KB n times in dir.
+func probeSync(dir string, n int) (syncProbe, error) {
+	f, err := os.CreateTemp(dir, "sync-probe-")
+	if err != nil {
+		return syncProbe{}, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	block := make([]byte, 8192)
+	res := loadResult{}
+	for range n {
+		if _, err := f.Write(block); err != nil {
+			return syncProbe{}, err
+		}
+		start := time.Now()
+		if err := f.Sync(); err != nil {
+			return syncProbe{}, err
+		}
+		res.Latencies = append(res.Latencies, time.Since(start))
+	}
+	slices.Sort(res.Latencies)
+	return syncProbe{samples: n, p50: res.percentile(50), p99: res.percentile(99), maxDelay: res.percentile(100)}, nil
 }
