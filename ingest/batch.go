@@ -130,7 +130,7 @@ func (h *handler) authorize(w http.ResponseWriter, r *http.Request, client netip
 	return false
 }
 
-// rejectBlocked sends 429 with Retry-After set to the end of the client's
+// rejectBlocked sends 503 with Retry-After set to the end of the client's
 // window, without looking at the key the request carries.
 func (h *handler) rejectBlocked(w http.ResponseWriter, r *http.Request, client netip.Addr, wait time.Duration) {
 	retryAfter := int(math.Ceil(wait.Seconds()))

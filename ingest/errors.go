@@ -45,7 +45,10 @@ func statusFor(err error) int {
 	case errors.Is(err, errForbiddenAddress):
 		return http.StatusForbidden
 	case errors.Is(err, errTooManyAuthFailures):
-		return http.StatusTooManyRequests
+		// 503, not 429: mParticle retries 5xx but documents nothing for 429,
+		// and a blocked address may be a proxy that mParticle shares with
+		// the client that failed.
+		return http.StatusServiceUnavailable
 	case errors.Is(err, errNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, errMethodNotAllowed):
@@ -84,7 +87,7 @@ func writeError(w http.ResponseWriter, err error, retryAfter int) int {
 	case http.StatusUnsupportedMediaType:
 		// RFC 7694: a 415 for a content coding lists the accepted codings.
 		header.Set("Accept-Encoding", "gzip")
-	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
+	case http.StatusServiceUnavailable:
 		header.Set("Retry-After", strconv.Itoa(retryAfter))
 	}
 	writeJSON(w, status, errorResponse{Error: err.Error()})

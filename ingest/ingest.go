@@ -55,7 +55,7 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// AuthFailureLimit is how many failed authentications one client
 	// address (an IPv6 /64) may have per AuthFailureWindow. Past it, the
-	// client gets 429 with Retry-After, without a key check, until the
+	// client gets 503 with Retry-After, without a key check, until the
 	// window ends. Default 20. A negative value turns the limit off.
 	AuthFailureLimit int
 	// AuthFailureWindow is the window of AuthFailureLimit. Default 1 minute.

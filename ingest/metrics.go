@@ -60,7 +60,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 
 	// Export the common series at zero so that rate() works from the start.
-	for _, code := range []int{200, 400, 401, 403, 413, 429, 503} {
+	for _, code := range []int{200, 400, 401, 403, 413, 503} {
 		m.requests.WithLabelValues(strconv.Itoa(code))
 	}
 	m.authFailures.WithLabelValues(authReasonMissing)

@@ -178,15 +178,15 @@ func TestAuthFailureLimit(t *testing.T) {
 		}
 	}
 	rec := from("192.0.2.1:1001", "guess-d")
-	if rec.Code != http.StatusTooManyRequests {
-		t.Fatalf("fourth attempt: status %d, want 429", rec.Code)
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("fourth attempt: status %d, want 503", rec.Code)
 	}
 	if got := rec.Header().Get("Retry-After"); got != "60" && got != "59" {
 		t.Errorf("Retry-After = %q, want the rest of the 1-minute window", got)
 	}
 	decodeError(t, rec)
-	if rec := from("192.0.2.1:1002", testKey); rec.Code != http.StatusTooManyRequests {
-		t.Errorf("valid key from a blocked address: status %d, want 429 without a key check", rec.Code)
+	if rec := from("192.0.2.1:1002", testKey); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("valid key from a blocked address: status %d, want 503 without a key check", rec.Code)
 	}
 	if rec := from("192.0.2.2:1000", testKey); rec.Code != http.StatusOK {
 		t.Errorf("valid key from another address: status %d, want 200", rec.Code)

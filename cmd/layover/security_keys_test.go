@@ -15,7 +15,7 @@ import (
 )
 
 // TestBruteForceBlockedWithoutLoggingKeys tries 25 wrong keys from one
-// address in every accepted form. The first 20 get 401, the rest 429 with
+// address in every accepted form. The first 20 get 401, the rest 503 with
 // Retry-After, even the right key, and no tried key appears in the log.
 func TestBruteForceBlockedWithoutLoggingKeys(t *testing.T) {
 	_, simURL := startSimulator(t)
@@ -42,13 +42,13 @@ func TestBruteForceBlockedWithoutLoggingKeys(t *testing.T) {
 		statuses[resp.status]++
 		want := http.StatusUnauthorized
 		if i >= 20 {
-			want = http.StatusTooManyRequests
+			want = http.StatusServiceUnavailable
 		}
 		if resp.status != want {
 			t.Errorf("attempt %d: HTTP %d, want %d", i+1, resp.status, want)
 		}
-		if want == http.StatusTooManyRequests && resp.header.Get("Retry-After") == "" {
-			t.Errorf("attempt %d: 429 without Retry-After", i+1)
+		if want == http.StatusServiceUnavailable && resp.header.Get("Retry-After") == "" {
+			t.Errorf("attempt %d: 503 without Retry-After", i+1)
 		}
 	}
 	t.Logf("25 wrong keys: statuses %v", statuses)
@@ -57,8 +57,8 @@ func TestBruteForceBlockedWithoutLoggingKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.status != http.StatusTooManyRequests {
-		t.Errorf("right key from the blocked address: HTTP %d, want 429", resp.status)
+	if resp.status != http.StatusServiceUnavailable {
+		t.Errorf("right key from the blocked address: HTTP %d, want 503", resp.status)
 	}
 	checkHealthy(t, serve.base, "brute force")
 	serve.stop(t)
