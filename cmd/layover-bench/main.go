@@ -95,7 +95,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
 	cfg := &benchConfig{}
 	fs := flag.NewFlagSet("layover-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.IntVar(&cfg.connections, "connections", 32, "concurrent keep-alive connections of the closed-loop load")
+	fs.IntVar(&cfg.connections, "connections", 64, "concurrent keep-alive connections of the closed-loop load")
 	fs.IntVar(&cfg.rounds, "rounds", 2, "interleaved measuring rounds per server")
 	fs.DurationVar(&cfg.warmup, "warmup", 3*time.Second, "unmeasured load per server before the rounds")
 	fs.DurationVar(&cfg.duration, "duration", 8*time.Second, "length of one measuring round")

@@ -27,7 +27,7 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	duration := fs.Duration("duration", 10*time.Minute, "length of the soak")
 	window := fs.Duration("interval", 10*time.Second, "RSS sampling interval")
 	rate := fs.Float64("rate", 0, "requests per second; 0 uses half of the maximum measured first")
-	connections := fs.Int("connections", 32, "connections of the closed-loop run that measures the maximum")
+	connections := fs.Int("connections", 64, "connections of the closed-loop run that measures the maximum")
 	layoverBin := fs.String("layover", "", "layover binary to test; empty builds ./cmd/layover of this module")
 	if err := fs.Parse(args); err != nil {
 		return err
