@@ -28,7 +28,7 @@ type drainResult struct {
 	Report     forward.Report
 	Seconds    float64 // wall time of the forward run
 	CPUSeconds float64 // user plus system time of the forward run
-	PeakRSSKB  int64   // peak RSS of the child process
+	PeakRSSKB  int64   // peak RSS of the child process (VmHWM)
 	Error      string  `json:",omitempty"`
 }
 
@@ -181,7 +181,11 @@ func runForwardDrain(args []string) error {
 	res := drainResult{Report: report, Seconds: time.Since(start).Seconds()}
 	after := rusage()
 	res.CPUSeconds = cpuSeconds(after) - cpuSeconds(before)
-	res.PeakRSSKB = after.Maxrss
+	peak, err := procStatusKB("/proc/self/status", "VmHWM")
+	if err != nil {
+		return err
+	}
+	res.PeakRSSKB = peak
 	if runErr != nil {
 		res.Error = runErr.Error()
 	}

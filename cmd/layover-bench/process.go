@@ -42,7 +42,7 @@ type server struct {
 // usage is the kernel's account of a process that has exited.
 type usage struct {
 	CPU       time.Duration // user plus system time
-	PeakRSSKB int64
+	PeakRSSKB int64         // VmHWM just before the process was stopped
 }
 
 // selfCommand returns a command that runs this binary as the child cmd.
@@ -124,9 +124,10 @@ func (s *server) rssKB() (int64, error) {
 	return processRSSKB(s.cmd.Process.Pid)
 }
 
-// stop sends SIGTERM, waits for the exit (SIGKILL after 30 s) and returns
-// the process's CPU time and peak RSS.
+// stop reads the server's peak RSS, sends SIGTERM, waits for the exit
+// (SIGKILL after 30 s) and returns the process's CPU time and peak RSS.
 func (s *server) stop() (usage, error) {
+	peakKB, peakErr := processPeakRSSKB(s.cmd.Process.Pid)
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.exited:
@@ -139,10 +140,10 @@ func (s *server) stop() (usage, error) {
 	if !ok {
 		return usage{}, errors.New("no resource usage for " + s.name)
 	}
-	return usage{
-		CPU:       time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
-		PeakRSSKB: ru.Maxrss, // kilobytes on Linux
-	}, nil
+	if peakErr != nil {
+		return usage{}, peakErr
+	}
+	return usage{CPU: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), PeakRSSKB: peakKB}, nil
 }
 
 // clockTicks is the kernel's USER_HZ, the unit of /proc/PID/stat times. It
@@ -172,22 +173,36 @@ func processCPU(pid int) (time.Duration, error) {
 	return time.Duration(ticks) * time.Second / clockTicks, nil
 }
 
-// processRSSKB reads VmRSS of a process from /proc.
+// processRSSKB reads the resident set size (VmRSS) of a process from /proc.
 func processRSSKB(pid int) (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	return procStatusKB(fmt.Sprintf("/proc/%d/status", pid), "VmRSS")
+}
+
+// processPeakRSSKB reads the peak resident set size (VmHWM) of a process
+// from /proc. Unlike getrusage's ru_maxrss, it covers only the running
+// program: Linux folds the peak of the memory image that exec replaced
+// into ru_maxrss, and for a child started by Go's os/exec that image is the
+// parent's, because the child shares the parent's memory until exec.
+func processPeakRSSKB(pid int) (int64, error) {
+	return procStatusKB(fmt.Sprintf("/proc/%d/status", pid), "VmHWM")
+}
+
+// procStatusKB reads one kB field of a /proc status file.
+func procStatusKB(path, field string) (int64, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return 0, fmt.Errorf("read RSS: %w", err)
+		return 0, fmt.Errorf("read %s: %w", field, err)
 	}
 	for line := range strings.SplitSeq(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			if err != nil {
-				return 0, fmt.Errorf("read RSS: %w", err)
+				return 0, fmt.Errorf("read %s: %w", field, err)
 			}
 			return kb, nil
 		}
 	}
-	return 0, fmt.Errorf("read RSS: no VmRSS in /proc/%d/status", pid)
+	return 0, fmt.Errorf("read %s: not in %s", field, path)
 }
 
 // freeAddr returns a 127.0.0.1 address with a port that is free right now.

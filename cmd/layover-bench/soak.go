@@ -108,7 +108,7 @@ func writeSoak(w io.Writer, rate float64, window time.Duration, samples []soakSa
 	first, last := samples[0], samples[len(samples)-1]
 	fmt.Fprintf(w, "Soak: layover serve (SQLite) at %.0f req/s offered for %s, RSS sampled every %s.\n\n",
 		rate, last.at.Round(time.Second), window)
-	fmt.Fprintln(w, "| completed req/s | p50 ms | p99 ms | p99.9 ms | errors | RSS after first window MB | RSS at end MB | max sampled RSS MB | peak RSS (kernel) MB |")
+	fmt.Fprintln(w, "| completed req/s | p50 ms | p99 ms | p99.9 ms | errors | RSS after first window MB | RSS at end MB | max sampled RSS MB | peak RSS (VmHWM) MB |")
 	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	fmt.Fprintf(w, "| %.0f | %s | %s | %s | %d | %.1f | %.1f | %.1f | %.1f |\n\n", total.throughput(),
 		ms(total.percentile(50)), ms(total.percentile(99)), ms(total.percentile(99.9)), total.Errors,
