@@ -47,6 +47,7 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if sub == "purge" && !*yes {
 		return usagef("purge deletes every dead-lettered message for good: run layover dlq purge -yes to confirm")
 	}
+
 	eng, err := openQueue(ctx, c, false)
 	if err != nil {
 		return err

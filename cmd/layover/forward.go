@@ -53,6 +53,7 @@ func newForwarder(c *config, eng *engine, log *slog.Logger) (*forward.Forwarder,
 	if c.RetryBudget >= c.Visibility {
 		return nil, usagef("retry budget %s (LAYOVER_RETRY_BUDGET) must be shorter than the visibility timeout %s", c.RetryBudget, c.Visibility)
 	}
+
 	cfg := mapping.DefaultConfig()
 	if c.MappingFile != "" {
 		var err error
@@ -64,6 +65,7 @@ func newForwarder(c *config, eng *engine, log *slog.Logger) (*forward.Forwarder,
 	if err != nil {
 		return nil, usageError{fmt.Errorf("mapping: %w", err)}
 	}
+
 	client, err := iterable.NewClient(iterable.ClientOptions{
 		BaseURL:           c.IterableURL,
 		APIKey:            c.IterableKey,
@@ -96,6 +98,7 @@ func runForward(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+
 	eng, err := openQueue(ctx, c, false)
 	if err != nil {
 		return err

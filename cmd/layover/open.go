@@ -11,8 +11,8 @@ import (
 	"github.com/layover-dev/layover/queue/sqlite"
 )
 
-// defaultDataDir is where the embedded queue lives unless LAYOVER_DATA_DIR
-// says otherwise.
+// defaultDataDir is the folder of the embedded queue when LAYOVER_DATA_DIR
+// is not set.
 const defaultDataDir = "data"
 
 // queueFlags registers the settings that select and tune the queue engine.
