@@ -19,8 +19,8 @@ func scanDead(row pgx.CollectableRow) (queue.DeadMessage, error) {
 }
 
 // ListDead returns up to limit dead messages with ids after the given id,
-// oldest first ("" starts at the beginning). Dead messages past the dead
-// retention are removed first. It returns an error when after is not a UUID.
+// oldest first ("" starts at the beginning), leaving out those past the dead
+// retention. It returns an error when after is not a UUID.
 func (q *Queue) ListDead(ctx context.Context, after string, limit int) ([]queue.DeadMessage, error) {
 	if err := q.checkOpen(); err != nil {
 		return nil, err
@@ -31,21 +31,18 @@ func (q *Queue) ListDead(ctx context.Context, after string, limit int) ([]queue.
 	if limit <= 0 {
 		return nil, nil
 	}
-	var out []queue.DeadMessage
-	err := pgx.BeginFunc(ctx, q.pool, func(tx pgx.Tx) error {
-		if err := q.expire(ctx, tx); err != nil {
-			return err
-		}
-		// The nil UUID sorts before every id, so "" starts at the beginning.
-		rows, err := tx.Query(ctx, `SELECT `+deadColumns+` FROM layover_dead
-			WHERE id > coalesce(nullif($1, ''), '00000000-0000-0000-0000-000000000000')::uuid
-			ORDER BY id LIMIT $2`, after, limit)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, scanDead)
-		return err
-	})
+	// Dead messages past the dead retention are left out, not deleted, so
+	// that listing with a shorter retention than the server's removes
+	// nothing. The nil UUID sorts before every id, so "" starts at the
+	// beginning.
+	rows, err := q.pool.Query(ctx, `SELECT `+deadColumns+` FROM layover_dead
+		WHERE id > coalesce(nullif($1, ''), '00000000-0000-0000-0000-000000000000')::uuid
+		  AND enqueued_at > now() - $3 * interval '1 microsecond'
+		ORDER BY id LIMIT $2`, after, limit, micros(q.opts.DeadRetention))
+	if err != nil {
+		return nil, fmt.Errorf("list dead: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scanDead)
 	if err != nil {
 		return nil, fmt.Errorf("list dead: %w", err)
 	}

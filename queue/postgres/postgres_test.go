@@ -294,3 +294,46 @@ func BenchmarkSendParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestReadsDeleteNothing checks that Stats and ListDead with a shorter
+// retention than the server's, as an operator command might have, count
+// old messages as expired without deleting them.
+func TestReadsDeleteNothing(t *testing.T) {
+	url := newSchemaURL(t)
+	server := openAt(t, url, queue.Options{MaxReceiveCount: 1})
+	ctx := testContext(t)
+	for range 2 {
+		if _, err := server.Send(ctx, []byte(`{"events":[]}`)); err != nil {
+			t.Fatalf("send: %v", err)
+		}
+	}
+	// Dead-letter one of them: its second receive exceeds the maximum.
+	if _, err := server.Receive(ctx, 1, time.Millisecond); err != nil {
+		t.Fatalf("receive: %v", err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if _, err := server.Receive(ctx, 10, time.Hour); err != nil {
+		t.Fatalf("receive: %v", err)
+	}
+
+	operator := openAt(t, url, queue.Options{Retention: time.Microsecond, DeadRetention: time.Microsecond})
+	time.Sleep(5 * time.Millisecond)
+	st, err := operator.Stats(ctx)
+	if err != nil {
+		t.Fatalf("operator stats: %v", err)
+	}
+	if st.Expired != 2 || st.InFlight != 0 || st.DeadLettered != 0 {
+		t.Errorf("operator stats %+v, want both messages counted as expired", st)
+	}
+	if dead, err := operator.ListDead(ctx, "", 10); err != nil || len(dead) != 0 {
+		t.Errorf("operator list dead: %d messages, %v; want none past its retention", len(dead), err)
+	}
+
+	st, err = server.Stats(ctx)
+	if err != nil {
+		t.Fatalf("server stats: %v", err)
+	}
+	if st.InFlight != 1 || st.DeadLettered != 1 || st.Expired != 0 {
+		t.Errorf("server stats after the operator's reads %+v, want 1 in flight and 1 dead, none expired", st)
+	}
+}

@@ -45,40 +45,42 @@ func (q *Queue) expire(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
-// Stats expires old messages, then returns the queue's counters. Expired
-// counts messages and dead messages removed by retention.
+// Stats returns the queue's counters. It deletes nothing, so an operator
+// command run with another retention than the server's cannot remove
+// messages: those past the retention count as expired here and are deleted
+// by the next Receive. Expired counts messages and dead messages removed
+// by retention or past it.
 func (q *Queue) Stats(ctx context.Context) (queue.Stats, error) {
 	if err := q.checkOpen(); err != nil {
 		return queue.Stats{}, err
 	}
-	var stats queue.Stats
-	err := pgx.BeginFunc(ctx, q.pool, func(tx pgx.Tx) error {
-		if err := q.expire(ctx, tx); err != nil {
-			return err
-		}
-		const read = `
-			SELECT
-				count(*) FILTER (WHERE visible_at <= now()),
-				count(*) FILTER (WHERE visible_at > now()),
-				min(enqueued_at),
-				now(),
-				(SELECT count(*) FROM layover_dead),
-				(SELECT value FROM layover_counters WHERE name = 'expired')
-			FROM layover_messages`
-		var oldest *time.Time
-		var now time.Time
-		err := tx.QueryRow(ctx, read).Scan(&stats.Visible, &stats.InFlight, &oldest, &now,
-			&stats.DeadLettered, &stats.Expired)
-		if err != nil {
-			return fmt.Errorf("read counters: %w", err)
-		}
-		if oldest != nil {
-			stats.OldestAge = max(now.Sub(*oldest), 0)
-		}
-		return nil
-	})
+	const read = `
+		WITH cutoff AS (
+			SELECT now() - $1 * interval '1 microsecond' AS live,
+			       now() - $2 * interval '1 microsecond' AS dead)
+		SELECT
+			count(*) FILTER (WHERE m.enqueued_at > c.live AND m.visible_at <= now()),
+			count(*) FILTER (WHERE m.enqueued_at > c.live AND m.visible_at > now()),
+			min(m.enqueued_at) FILTER (WHERE m.enqueued_at > c.live),
+			now(),
+			(SELECT count(*) FROM layover_dead d WHERE d.enqueued_at > c.dead),
+			(SELECT value FROM layover_counters WHERE name = 'expired')
+				+ count(*) FILTER (WHERE m.enqueued_at <= c.live)
+				+ (SELECT count(*) FROM layover_dead d WHERE d.enqueued_at <= c.dead)
+		FROM cutoff c LEFT JOIN layover_messages m ON true
+		GROUP BY c.live, c.dead`
+	var (
+		stats  queue.Stats
+		oldest *time.Time
+		now    time.Time
+	)
+	err := q.pool.QueryRow(ctx, read, micros(q.opts.Retention), micros(q.opts.DeadRetention)).Scan(
+		&stats.Visible, &stats.InFlight, &oldest, &now, &stats.DeadLettered, &stats.Expired)
 	if err != nil {
-		return queue.Stats{}, fmt.Errorf("stats: %w", err)
+		return queue.Stats{}, fmt.Errorf("stats: read counters: %w", err)
+	}
+	if oldest != nil {
+		stats.OldestAge = max(now.Sub(*oldest), 0)
 	}
 	return stats, nil
 }
