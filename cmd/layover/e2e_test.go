@@ -134,6 +134,8 @@ func TestEndToEndScheduledForward(t *testing.T) {
 		`layover_forward_events_total{outcome="delivered"} 6`,
 		`layover_forward_runs_total{outcome="ok"}`,
 		`layover_ingest_requests_total`,
+		`layover_queue_visible_messages 0`,
+		`layover_queue_dead_lettered_messages 0`,
 	} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("/metrics lacks %s", want)

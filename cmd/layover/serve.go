@@ -75,6 +75,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	registry, metrics := newRegistry()
+	registry.MustRegister(newQueueCollector(eng, log.With("component", "metrics")))
 	srv, ln, err := newWebhookServer(c, eng, sec, registry, log)
 	if err != nil {
 		return err
