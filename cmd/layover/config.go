@@ -160,7 +160,7 @@ func newLogger(c *config, w io.Writer) (*slog.Logger, error) {
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	var log *slog.Logger
-	switch c.LogFormat {
+	switch strings.ToLower(c.LogFormat) {
 	case "text":
 		log = slog.New(slog.NewTextHandler(w, opts))
 	case "json":

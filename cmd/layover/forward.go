@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/layover-dev/layover/forward"
@@ -38,32 +39,9 @@ func newForwarder(c *config, eng *engine, log *slog.Logger) (*forward.Forwarder,
 	if c.IterableKey == "" {
 		return nil, usagef("missing Iterable API key: set ITERABLE_API_KEY (or -iterable-api-key) to a server-side key of the project")
 	}
-	if u, err := url.Parse(c.IterableURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, usagef("invalid ITERABLE_BASE_URL %q: expected %s or %s", c.IterableURL, iterable.USBaseURL, iterable.EUBaseURL)
-	}
-	if c.BatchEvents < 1 || c.BatchEvents > 1000 {
-		return nil, usagef("invalid batch size %d (LAYOVER_BATCH_EVENTS): expected 1 to 1000", c.BatchEvents)
-	}
-	if c.Rate <= 0 || c.Rate > 10 {
-		return nil, usagef("invalid rate %g (LAYOVER_RATE): expected more than 0 and at most 10 requests per second, Iterable's limit per project", c.Rate)
-	}
-	if c.Visibility < time.Second || c.Visibility > 12*time.Hour {
-		return nil, usagef("invalid visibility timeout %s (LAYOVER_VISIBILITY_TIMEOUT): expected 1s to 12h", c.Visibility)
-	}
-	if c.RetryBudget >= c.Visibility {
-		return nil, usagef("retry budget %s (LAYOVER_RETRY_BUDGET) must be shorter than the visibility timeout %s", c.RetryBudget, c.Visibility)
-	}
-
-	cfg := mapping.DefaultConfig()
-	if c.MappingFile != "" {
-		var err error
-		if cfg, err = mapping.LoadConfig(c.MappingFile); err != nil {
-			return nil, usageError{fmt.Errorf("mapping file %q (LAYOVER_MAPPING): %w", c.MappingFile, err)}
-		}
-	}
-	mapper, err := mapping.New(cfg)
+	mapper, err := checkForwardSettings(c)
 	if err != nil {
-		return nil, usageError{fmt.Errorf("mapping: %w", err)}
+		return nil, err
 	}
 
 	client, err := iterable.NewClient(iterable.ClientOptions{
@@ -81,6 +59,44 @@ func newForwarder(c *config, eng *engine, log *slog.Logger) (*forward.Forwarder,
 		RetryBudget: c.RetryBudget,
 		Logger:      log.With("component", "forward"),
 	}), nil
+}
+
+// checkForwardSettings validates the forwarder's settings other than the
+// Iterable key and returns the mapper they select. serve calls it even when
+// its schedule is off, so that a bad value shows at start-up and not in the
+// first layover forward.
+func checkForwardSettings(c *config) (*mapping.Mapper, error) {
+	u, err := url.Parse(c.IterableURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, usagef("invalid ITERABLE_BASE_URL %q: expected %s or %s", c.IterableURL, iterable.USBaseURL, iterable.EUBaseURL)
+	}
+	if strings.HasSuffix(strings.TrimRight(u.Path, "/"), "/api") {
+		return nil, usagef("invalid ITERABLE_BASE_URL %q: give the host only, such as %s; layover adds %s", c.IterableURL, iterable.USBaseURL, iterable.TrackBulkPath)
+	}
+	if c.BatchEvents < 1 || c.BatchEvents > 1000 {
+		return nil, usagef("invalid batch size %d (LAYOVER_BATCH_EVENTS): expected 1 to 1000", c.BatchEvents)
+	}
+	if c.Rate <= 0 || c.Rate > 10 {
+		return nil, usagef("invalid rate %g (LAYOVER_RATE): expected more than 0 and at most 10 requests per second, Iterable's limit per project", c.Rate)
+	}
+	if c.Visibility < time.Second || c.Visibility > 12*time.Hour {
+		return nil, usagef("invalid visibility timeout %s (LAYOVER_VISIBILITY_TIMEOUT): expected 1s to 12h", c.Visibility)
+	}
+	if c.RetryBudget >= c.Visibility {
+		return nil, usagef("retry budget %s (LAYOVER_RETRY_BUDGET) must be shorter than the visibility timeout %s", c.RetryBudget, c.Visibility)
+	}
+
+	cfg := mapping.DefaultConfig()
+	if c.MappingFile != "" {
+		if cfg, err = mapping.LoadConfig(c.MappingFile); err != nil {
+			return nil, usageError{fmt.Errorf("mapping file %q (LAYOVER_MAPPING): %w", c.MappingFile, err)}
+		}
+	}
+	mapper, err := mapping.New(cfg)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("mapping: %w", err)}
+	}
+	return mapper, nil
 }
 
 // runForward drains the queue once and exits: for cron jobs, Kubernetes

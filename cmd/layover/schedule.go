@@ -18,6 +18,13 @@ func parseSchedule(spec string) (cron.Schedule, error) {
 	if strings.EqualFold(strings.TrimSpace(spec), "off") {
 		return nil, nil
 	}
+	if every, ok := strings.CutPrefix(strings.TrimSpace(spec), "@every "); ok {
+		// cron accepts "@every 0s" and negative intervals and then runs
+		// every second.
+		if d, err := time.ParseDuration(strings.TrimSpace(every)); err == nil && d < time.Second {
+			return nil, usagef(`invalid schedule %q (LAYOVER_SCHEDULE): the interval must be at least 1s, such as "@every 15m"`, spec)
+		}
+	}
 	s, err := cron.ParseStandard(spec)
 	if err != nil {
 		return nil, usagef(`invalid schedule %q (LAYOVER_SCHEDULE): %v; expected a cron expression such as "0 * * * *", "@hourly", "@every 15m" or "off"`, spec, err)

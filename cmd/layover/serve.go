@@ -125,6 +125,9 @@ func checkServeConfig(c *config, log *slog.Logger) (*serveSecurity, cron.Schedul
 	if err != nil {
 		return nil, nil, err
 	}
+	if _, err := checkForwardSettings(c); err != nil {
+		return nil, nil, err
+	}
 	if c.MaxBodyBytes < 1024 {
 		return nil, nil, usagef("invalid maximum body size %d (LAYOVER_MAX_BODY_BYTES): expected at least 1024 bytes", c.MaxBodyBytes)
 	}
@@ -150,7 +153,7 @@ func newWebhookServer(c *config, eng *engine, sec *serveSecurity, registry *prom
 	}
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
-		return nil, nil, usagef("listen on %s (LAYOVER_LISTEN): %v", c.Listen, err)
+		return nil, nil, usagef("listen on %s (LAYOVER_LISTEN): %v; expected host:port such as 127.0.0.1:8080 or 0.0.0.0:8080", c.Listen, err)
 	}
 	if c.MaxConnections > 0 {
 		ln = ingest.LimitConnections(ln, c.MaxConnections)
