@@ -146,11 +146,27 @@ func (r *run) accept(m queue.Message) {
 			r.report.Rejected++
 		default:
 			r.report.Skipped++
+			r.logSkip(m, res)
 		}
+	}
+	if len(results) == 0 {
+		r.log.Debug("batch has no events", "message_id", m.ID)
 	}
 	if h.outstanding == 0 {
 		r.complete(h)
 	}
+}
+
+// logSkip logs a skipped event: at debug level when the mapping turns its
+// type off, and as a warning when the event is not a JSON object with an
+// event_type, which mParticle never sends.
+func (r *run) logSkip(m queue.Message, res mapping.Result) {
+	if res.EventType == "" {
+		r.log.Warn("event skipped: it is not a JSON object with an event_type",
+			"message_id", m.ID, "event_index", res.Index, "reason", res.Reason)
+		return
+	}
+	r.log.Debug("event skipped", "message_id", m.ID, "event_index", res.Index, "event_type", res.EventType, "reason", res.Reason)
 }
 
 // mapMessage decodes a body and maps it, turning a panic in the mapping into
