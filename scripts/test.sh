@@ -226,6 +226,8 @@ FUZZ_TARGETS=(
 	"./ingest FuzzIngestHandler"
 	"./mparticle FuzzDecode"
 	"./mapping FuzzDecodeMap"
+	"./mparticle FuzzSplit"
+	"./internal/jsonvalid FuzzValid"
 )
 
 # run_fuzz runs each fuzz target for LAYOVER_FUZZ_TIME. An input that fails
