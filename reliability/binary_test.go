@@ -14,11 +14,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/layover-dev/layover/internal/testenv"
 	"github.com/layover-dev/layover/iterable/iterabletest"
 	"github.com/layover-dev/layover/queue"
 	"github.com/layover-dev/layover/queue/sqlite"
@@ -27,31 +27,10 @@ import (
 // webhookKey is the API key that test servers accept.
 const webhookKey = "reliability-webhook-key"
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
 // layoverBinary builds cmd/layover once per test binary.
 func layoverBinary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "layover-reliability-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "layover")
-		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/layover").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build ../cmd/layover: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
+	return testenv.Command(t, "cmd/layover")
 }
 
 // layoverEnv returns the environment of a layover process with the data
@@ -314,21 +293,5 @@ func queueEnd(t testing.TB, dir string) (queue.Stats, []queue.Rejection) {
 	return st, rejected
 }
 
-// syncBuffer is a bytes.Buffer that a process's stdout and stderr can
-// share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer collects a process's stdout and stderr.
+type syncBuffer = testenv.SyncBuffer

@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/layover-dev/layover/internal/testenv"
 )
 
 // reportEnv names the file that the counts of every scenario are appended
@@ -66,9 +67,7 @@ func formatReasons(reasons map[string]int) string {
 // appends the rows to the report file when reportEnv is set.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binPath != "" {
-		_ = os.RemoveAll(filepath.Dir(binPath))
-	}
+	testenv.RemoveCommands()
 	if path := os.Getenv(reportEnv); path != "" {
 		if err := appendReport(path, rows); err != nil {
 			fmt.Fprintf(os.Stderr, "write %s: %v\n", reportEnv, err)

@@ -4,49 +4,34 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/layover-dev/layover/internal/testenv"
 	"github.com/layover-dev/layover/iterable/iterabletest"
 )
 
 // webhookKey is the API key the test servers accept.
 const webhookKey = "test-webhook-key"
 
-var (
-	buildOnce sync.Once
-	builtPath string
-	buildErr  error
-)
+// TestMain runs the tests and removes the layover binary they built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.RemoveCommands()
+	os.Exit(code)
+}
 
 // layoverBinary builds the layover command once per test run.
 func layoverBinary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "layover-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtPath = filepath.Join(dir, "layover")
-		out, err := exec.Command("go", "build", "-o", builtPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return builtPath
+	return testenv.Command(t, "cmd/layover")
 }
 
 // startSimulator starts an Iterable simulator on loopback with its rate
@@ -180,20 +165,5 @@ func sample(t testing.TB, name string) []byte {
 	return b
 }
 
-// syncBuffer is a bytes.Buffer safe for a process's stdout and stderr.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer collects a process's stdout and stderr.
+type syncBuffer = testenv.SyncBuffer
