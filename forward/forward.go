@@ -20,6 +20,7 @@ import (
 // Defaults for Options. A zero field means its default.
 const (
 	DefaultMaxEvents       = 1000
+	DefaultConcurrency     = 4
 	DefaultMaxRequestBytes = 3 << 20 // Iterable's bulk limit is 4 MB; stay well under it
 	DefaultVisibility      = 5 * time.Minute
 	DefaultMaxAttempts     = 6
@@ -54,6 +55,10 @@ var _ EncodedSender = (*iterable.Client)(nil)
 type Options struct {
 	// MaxEvents is the most events in one trackBulk request. Default 1000.
 	MaxEvents int
+	// Concurrency is the most trackBulk requests in flight at once. The
+	// client paces them all, so more only hides Iterable's response time.
+	// Default 4.
+	Concurrency int
 	// MaxRequestBytes caps the JSON size of one request. Default 3 MiB.
 	MaxRequestBytes int
 	// Visibility is how long received messages stay hidden from other
@@ -80,6 +85,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.MaxEvents <= 0 {
 		o.MaxEvents = DefaultMaxEvents
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
 	}
 	if o.MaxRequestBytes <= 0 {
 		o.MaxRequestBytes = DefaultMaxRequestBytes

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/layover-dev/layover/iterable"
@@ -40,38 +41,52 @@ type run struct {
 	drained  bool
 	// emptyReceives counts empty receives in a row.
 	emptyReceives int
-	retryWaited   time.Duration
 	deleteErr     error
+
+	// retryMu guards retryWaited, which the goroutines of the requests in
+	// flight share.
+	retryMu     sync.Mutex
+	retryWaited time.Duration
 }
 
-// drain receives, maps and sends until the queue is empty. While one
-// request is in flight, it receives and maps the events of the next one,
-// so that decoding overlaps Iterable's processing time. At most two
-// requests' worth of messages are held at once.
+// drain receives, maps and sends until the queue is empty. Up to
+// Concurrency requests are in flight at once, paced by the client, and
+// while they are, the run receives and maps the events of the next one, so
+// that Iterable's response time does not limit the rate. At most
+// Concurrency+1 requests' worth of messages are held at once.
 func (r *run) drain(ctx context.Context) error {
-	var inflight <-chan requestResult
+	requestCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var inflight []<-chan requestResult
+	// stop ends the requests in flight and applies what they resolved, so
+	// that their delivered events are deleted rather than released.
+	stop := func(err error) error {
+		cancel()
+		for _, done := range inflight {
+			_ = r.finishRequest(done)
+		}
+		return err
+	}
 	for {
 		for !r.drained && len(r.pending) < r.f.opts.MaxEvents {
 			if err := r.receive(ctx); err != nil {
-				// Apply the request in flight, so that its delivered events
-				// are deleted rather than released with the rest.
-				_ = r.finishRequest(inflight)
-				return err
+				return stop(err)
 			}
 			r.flushDeletes(false)
 		}
-		if inflight != nil {
-			err := r.finishRequest(inflight)
-			inflight = nil
+		if len(inflight) > 0 && (len(inflight) >= r.f.opts.Concurrency || len(r.pending) == 0) {
+			err := r.finishRequest(inflight[0])
+			inflight = inflight[1:]
 			if err != nil {
-				return err
+				return stop(err)
 			}
 			r.flushDeletes(false)
+			continue
 		}
 		if len(r.pending) == 0 {
 			return nil
 		}
-		inflight = r.startRequest(ctx, r.takeRequest())
+		inflight = append(inflight, r.startRequest(requestCtx, r.takeRequest()))
 	}
 }
 

@@ -68,8 +68,8 @@ func (r *run) finishRequest(inflight <-chan requestResult) error {
 // down by splitting the request in halves, so one bad event cannot block
 // the others. It returns an error only when the run must stop: the key was
 // rejected, Iterable stayed unavailable past the retry budget, or the
-// context ended. It changes no state of the run except retryWaited, which
-// only the one request in flight uses.
+// context ended. It changes no state of the run except retryWaited, through
+// reserveWait.
 func (r *run) send(ctx context.Context, batch []pendingEvent, res *requestResult) error {
 	resp, err := r.trackBulk(ctx, batch, res)
 	if err == nil {
@@ -146,11 +146,10 @@ func (r *run) trackBulk(ctx context.Context, batch []pendingEvent, res *requestR
 			return nil, err
 		}
 		wait := r.backoff(attempt, apiErr)
-		if attempt >= opts.MaxAttempts || r.retryWaited+wait > opts.RetryBudget {
+		if attempt >= opts.MaxAttempts || !r.reserveWait(wait) {
 			return nil, fmt.Errorf("%w after %d attempts: %v", ErrDestinationUnavailable, attempt, err)
 		}
 		res.retries++
-		r.retryWaited += wait
 		r.log.Warn("trackBulk failed; retrying", "attempt", attempt, "wait", wait.Round(time.Millisecond), "error", err)
 		if err := opts.Sleep(ctx, wait); err != nil {
 			return nil, err
@@ -206,4 +205,17 @@ func (r *run) resolveResponse(batch []pendingEvent, resp *iterable.BulkTrackResp
 		r.log.Warn("Iterable reported more failed events than the failure lists name; those events count as delivered",
 			"fail_count", resp.FailCount, "matched", rejected, "events", len(batch))
 	}
+}
+
+// reserveWait adds wait to the time the run has waited between retries and
+// reports whether that stays within the retry budget. The requests in
+// flight share one budget.
+func (r *run) reserveWait(wait time.Duration) bool {
+	r.retryMu.Lock()
+	defer r.retryMu.Unlock()
+	if r.retryWaited+wait > r.f.opts.RetryBudget {
+		return false
+	}
+	r.retryWaited += wait
+	return true
 }

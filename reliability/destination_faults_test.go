@@ -115,7 +115,11 @@ func (r *rig) forwarder(t *testing.T) *forward.Forwarder {
 	if err != nil {
 		t.Fatalf("mapping: %v", err)
 	}
-	opts := forward.Options{MaxEvents: 100, Visibility: time.Minute, Sleep: r.sleep}
+	// One request in flight: the destination wrapper serializes requests to
+	// tell which request stored which events, so a second request would wait
+	// behind a hung one and reach the simulator after its client gave up.
+	// The forward package's tests cover several requests in flight.
+	opts := forward.Options{MaxEvents: 100, Concurrency: 1, Visibility: time.Minute, Sleep: r.sleep}
 	if r.c.forward != nil {
 		r.c.forward(&opts)
 	}

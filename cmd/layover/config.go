@@ -45,6 +45,7 @@ type config struct {
 	MappingFile string
 	BatchEvents int
 	Rate        float64
+	Concurrency int
 	Visibility  time.Duration
 	RetryBudget time.Duration
 

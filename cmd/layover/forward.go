@@ -28,6 +28,8 @@ func (fs *flagSet) forwardFlags() {
 	fs.integer(&c.BatchEvents, "batch-events", "LAYOVER_BATCH_EVENTS", forward.DefaultMaxEvents,
 		"maximum events in one trackBulk request (1 to 1000)")
 	fs.float(&c.Rate, "rate", "LAYOVER_RATE", 8, "trackBulk requests per second (Iterable allows 10 per project)")
+	fs.integer(&c.Concurrency, "forward-concurrency", "LAYOVER_FORWARD_CONCURRENCY", forward.DefaultConcurrency,
+		"trackBulk requests in flight at once (1 to 10), so that Iterable's response time does not lower the rate")
 	fs.duration(&c.Visibility, "visibility-timeout", "LAYOVER_VISIBILITY_TIMEOUT", forward.DefaultVisibility,
 		"how long a message being forwarded stays hidden from other runs")
 	fs.duration(&c.RetryBudget, "retry-budget", "LAYOVER_RETRY_BUDGET", forward.DefaultRetryBudget,
@@ -55,6 +57,7 @@ func newForwarder(c *config, eng *engine, log *slog.Logger) (*forward.Forwarder,
 	}
 	return forward.New(eng, eng.rejects, mapper, client, forward.Options{
 		MaxEvents:   c.BatchEvents,
+		Concurrency: c.Concurrency,
 		Visibility:  c.Visibility,
 		RetryBudget: c.RetryBudget,
 		Logger:      log.With("component", "forward"),
@@ -78,6 +81,9 @@ func checkForwardSettings(c *config) (*mapping.Mapper, error) {
 	}
 	if c.Rate <= 0 || c.Rate > 10 {
 		return nil, usagef("invalid rate %g (LAYOVER_RATE): expected more than 0 and at most 10 requests per second, Iterable's limit per project", c.Rate)
+	}
+	if c.Concurrency < 1 || c.Concurrency > 10 {
+		return nil, usagef("invalid concurrency %d (LAYOVER_FORWARD_CONCURRENCY): expected 1 to 10", c.Concurrency)
 	}
 	if c.Visibility < time.Second || c.Visibility > 12*time.Hour {
 		return nil, usagef("invalid visibility timeout %s (LAYOVER_VISIBILITY_TIMEOUT): expected 1s to 12h", c.Visibility)
