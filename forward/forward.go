@@ -1,7 +1,7 @@
-// Package forward drains the queue into Iterable: it receives stored webhook
-// bodies, maps their events, packs events from many messages into trackBulk
-// requests and deletes a message only once every one of its events is
-// delivered, skipped by the mapping or recorded as rejected.
+// Package forward drains the queue into Iterable. It receives stored
+// webhook bodies, maps their events and packs events from many messages
+// into trackBulk requests. A message is deleted only once every one of its
+// events is delivered, skipped by the mapping or recorded as rejected.
 package forward
 
 import (
@@ -29,9 +29,10 @@ const (
 	DefaultDeleteTimeout   = 30 * time.Second
 )
 
-// ErrDestinationUnavailable is returned by Run when Iterable kept answering
-// 429, 5xx or not at all for longer than the retry budget. The messages of
-// the run are released without counting toward the dead-letter limit.
+// ErrDestinationUnavailable is returned by Run when Iterable kept returning
+// 429 or 5xx, or did not respond, for longer than the retry budget. The
+// messages of the run are released without counting toward the dead-letter
+// limit.
 var ErrDestinationUnavailable = errors.New("forward: Iterable is unavailable")
 
 // Sender sends one trackBulk request; *iterable.Client implements it.

@@ -119,8 +119,8 @@ const maxEmptyReceives = 3
 
 // confirmEmpty reports whether an empty receive means the queue is drained.
 // SQS samples a subset of its servers on a receive without waiting, so an
-// empty answer can come while messages remain; the queue's count of visible
-// messages decides, a few times at most.
+// empty response can come while messages remain. The queue's count of
+// visible messages decides, a few times at most.
 func (r *run) confirmEmpty(ctx context.Context) bool {
 	r.emptyReceives++
 	if r.emptyReceives > maxEmptyReceives {

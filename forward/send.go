@@ -13,10 +13,10 @@ import (
 	"github.com/layover-dev/layover/iterable"
 )
 
-// requestResult is what sending one request's events produced: an outcome
-// per event that was resolved, the attempts made, and the error that stops
-// the run, if any. The goroutine that sends fills it, and the run's own
-// goroutine applies it, so that only one goroutine changes the run's state.
+// requestResult is the outcome of sending one request's events: an outcome
+// per resolved event, the attempts made, and the error that stops the run,
+// if any. The goroutine that sends fills it, and the run's own goroutine
+// applies it, so that only one goroutine changes the run's state.
 type requestResult struct {
 	outcomes []eventOutcome
 	requests int // trackBulk requests sent, retries included
