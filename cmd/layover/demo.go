@@ -176,9 +176,15 @@ func freeLoopbackAddr() (string, error) {
 
 // waitReady polls url until it returns 200 or the timeout passes.
 func waitReady(ctx context.Context, url string, timeout time.Duration) error {
+	return waitReadyWith(ctx, http.DefaultClient, url, timeout)
+}
+
+// waitReadyWith is waitReady with the given client, such as one that
+// trusts a test certificate.
+func waitReadyWith(ctx context.Context, client *http.Client, url string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		resp, err := http.Get(url)
+		resp, err := client.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

@@ -73,11 +73,22 @@ type serveProcess struct {
 // startServe starts layover serve and waits until /readyz returns 200.
 func startServe(t testing.TB, env []string) *serveProcess {
 	t.Helper()
+	p := launchServe(t, env, "http")
+	if err := waitReady(context.Background(), p.base+"/readyz", 20*time.Second); err != nil {
+		t.Fatalf("serve not ready: %v\n%s", err, p.log.String())
+	}
+	return p
+}
+
+// launchServe starts layover serve on a free loopback port without waiting
+// for it. scheme ("http" or "https") makes the process's base URL.
+func launchServe(t testing.TB, env []string, scheme string) *serveProcess {
+	t.Helper()
 	addr, err := freeLoopbackAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &serveProcess{base: "http://" + addr, log: &syncBuffer{}, done: make(chan error, 1)}
+	p := &serveProcess{base: scheme + "://" + addr, log: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(layoverBinary(t), "serve")
 	p.cmd.Env = append(env, "LAYOVER_LISTEN="+addr)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
@@ -89,9 +100,6 @@ func startServe(t testing.TB, env []string) *serveProcess {
 		p.cmd.Process.Kill()
 		<-p.done
 	})
-	if err := waitReady(context.Background(), p.base+"/readyz", 20*time.Second); err != nil {
-		t.Fatalf("serve not ready: %v\n%s", err, p.log.String())
-	}
 	return p
 }
 

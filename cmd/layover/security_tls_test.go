@@ -2,57 +2,18 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"net/http"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-)
 
-// writeCertificate writes a self-signed certificate for 127.0.0.1 with the
-// given common name and its key as PEM files, and returns the certificate.
-func writeCertificate(t *testing.T, certPath, keyPath, commonName string) *x509.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	template := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: commonName},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, certPath, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	writeFile(t, keyPath, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
-}
+	"github.com/layover-dev/layover/internal/testenv"
+)
 
 // tlsClient returns a client that trusts only the given certificates.
 func tlsClient(certs ...*x509.Certificate) *http.Client {
@@ -73,37 +34,11 @@ func tlsClient(certs ...*x509.Certificate) *http.Client {
 // over HTTPS returns 200. It returns the process with an https:// base.
 func startServeTLS(t *testing.T, env []string, client *http.Client) *serveProcess {
 	t.Helper()
-	addr, err := freeLoopbackAddr()
-	if err != nil {
-		t.Fatal(err)
+	p := launchServe(t, env, "https")
+	if err := waitReadyWith(context.Background(), client, p.base+"/readyz", 20*time.Second); err != nil {
+		t.Fatalf("serve not ready over HTTPS: %v\n%s", err, p.log.String())
 	}
-	p := &serveProcess{base: "https://" + addr, log: &syncBuffer{}, done: make(chan error, 1)}
-	p.cmd = exec.Command(layoverBinary(t), "serve")
-	p.cmd.Env = append(env, "LAYOVER_LISTEN="+addr)
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start serve: %v", err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
-	})
-
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := client.Get(p.base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve not ready over HTTPS: %v\n%s", err, p.log.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return p
 }
 
 // TestServeTLS runs serve with a self-signed certificate. A batch posted
@@ -114,7 +49,7 @@ func TestServeTLS(t *testing.T) {
 	_, simURL := startSimulator(t)
 	dir := t.TempDir()
 	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	first := writeCertificate(t, certPath, keyPath, "layover-first")
+	first := testenv.WriteSelfSignedCert(t, certPath, keyPath, "layover-first")
 	client := tlsClient(first)
 	serve := startServeTLS(t, testEnv(t.TempDir(), simURL,
 		"LAYOVER_TLS_CERT="+certPath, "LAYOVER_TLS_KEY="+keyPath), client)
@@ -141,7 +76,7 @@ func TestServeTLS(t *testing.T) {
 		t.Logf("TLS 1.1 handshake: %v", err)
 	}
 
-	second := writeCertificate(t, certPath, keyPath, "layover-second")
+	second := testenv.WriteSelfSignedCert(t, certPath, keyPath, "layover-second")
 	serve.cmd.Process.Signal(syscall.SIGHUP)
 	waitLog(t, serve, "tls certificate reloaded", 5*time.Second)
 	conn, err = tls.Dial("tcp", strings.TrimPrefix(serve.base, "https://"), &tls.Config{RootCAs: certPool(second)})
