@@ -107,7 +107,7 @@ func TestRunRecordsPartialFailures(t *testing.T) {
 
 func TestRunIsolatesFieldTypeConflict(t *testing.T) {
 	fx := newFixture(t, iterabletest.Project{}, queue.Options{})
-	// Iterable fixes a field's type with the first value it sees.
+	// Iterable fixes a field's type with the first value it receives.
 	seed := []iterable.Event{{UserID: "seed", EventName: "Screen View", DataFields: map[string]any{"referrer": 7}}}
 	if _, err := fx.client.TrackBulk(context.Background(), seed); err != nil {
 		t.Fatalf("seed field type: %v", err)

@@ -158,7 +158,7 @@ start_postgres() {
 	# Another process can take the free port before the server binds it, so
 	# try a few ports before giving up. The cluster is thrown away after the
 	# run, so it needs no crash safety and runs with fsync=off, unless
-	# PG_FSYNC says otherwise (scripts/bench.sh measures durable commits).
+	# PG_FSYNC sets it on (scripts/bench.sh measures durable commits).
 	local fsync=${PG_FSYNC:-off}
 	for attempt in 1 2 3; do
 		port=$(free_port)
@@ -225,7 +225,7 @@ fauxqs_healthy() {
 # executions". The budgets are counts, about 15 seconds each on an idle
 # 2-core machine, because Go 1.26's fuzzing coordinator can fail a run that
 # a -fuzztime duration ends with "context deadline exceeded" and no failing
-# input (Go issue 75804, fixed in Go 1.27).
+# input (golang/go issue 75804, fixed in Go 1.27).
 FUZZ_TARGETS=(
 	"./ingest FuzzIngestHandler 20000"
 	"./mparticle FuzzDecode 300000"

@@ -217,7 +217,7 @@ func checkOddBatchesDelivered(t *testing.T, sim *iterabletest.Server) {
 
 // TestBodyShorterThanContentLength sends fewer bytes than Content-Length
 // announces and half-closes the connection: the server must not store the
-// part it got and must not answer 2xx.
+// part it got and must not respond with 2xx.
 func TestBodyShorterThanContentLength(t *testing.T) {
 	_, simURL := startSimulator(t)
 	dir := t.TempDir()

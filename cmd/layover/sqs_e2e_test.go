@@ -259,12 +259,12 @@ func TestSQSRequestsPerThousandBatches(t *testing.T) {
 		t.Fatalf("forward: exit %d\n%s", code, out)
 	}
 	drain := loggedSQSRequests(t, out)
-	// NOTE: now and then the emulator's answer to one ReceiveMessage does not
+	// NOTE: now and then the emulator's response to one ReceiveMessage does not
 	// reach the SDK, which retries the request. The messages of the lost
-	// answer stay in flight until their visibility timeout, as they would on
+	// response stay in flight until their visibility timeout, as they would on
 	// SQS, and the next run delivers them.
 	if missing := missingIDs(sim, want); len(missing) > 0 {
-		t.Logf("%d events were in a receive whose answer was lost; forwarding again after the visibility timeout", len(missing))
+		t.Logf("%d events were in a receive whose response was lost; forwarding again after the visibility timeout", len(missing))
 		time.Sleep(2100 * time.Millisecond)
 		if code, out := runLayover(t, env, "forward"); code != 0 {
 			t.Fatalf("second forward: exit %d\n%s", code, out)

@@ -9,7 +9,7 @@ import (
 )
 
 // synchronousIn returns PRAGMA synchronous as a transaction of the given
-// mode sees it: 1 is NORMAL, 2 is FULL.
+// mode reads it: 1 is NORMAL, 2 is FULL.
 func synchronousIn(t *testing.T, q *Queue, mode syncMode) int {
 	t.Helper()
 	var value int

@@ -178,7 +178,7 @@ func receivedMessage(m types.Message) queue.Message {
 	}
 }
 
-// pruneInFlight forgets messages whose visibility timeout has passed. The
+// pruneInFlight removes messages whose visibility timeout has passed. The
 // caller holds q.mu.
 func (q *Queue) pruneInFlight(now time.Time) {
 	for receipt, m := range q.inFlight {
