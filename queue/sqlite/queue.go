@@ -57,7 +57,7 @@ func (q *Queue) Receive(ctx context.Context, max int, visibility time.Duration) 
 func (q *Queue) receiveTx(ctx context.Context, tx *sql.Tx, now time.Time, max int,
 	visibility time.Duration) ([]queue.Message, error) {
 	nowMillis := now.UnixMilli()
-	visibleAt := now.Add(visibility).UnixMilli()
+	visibleAt := deadlineMillis(now, visibility)
 	picked := map[int64]bool{} // with visibility 0, picked messages stay visible
 	mark := q.stmt(ctx, tx, queryMarkReceived)
 	var msgs []queue.Message
@@ -185,7 +185,7 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receipt string, timeout ti
 		res, err := tx.ExecContext(ctx, `
 UPDATE messages SET visible_at = ?
 WHERE receipt = ? AND visible_at > ? AND enqueued_at > ?`,
-			now.Add(timeout).UnixMilli(), receipt, now.UnixMilli(), now.Add(-q.opts.Retention).UnixMilli())
+			deadlineMillis(now, timeout), receipt, now.UnixMilli(), now.Add(-q.opts.Retention).UnixMilli())
 		if err != nil {
 			return err
 		}
@@ -244,4 +244,20 @@ func execEach(ctx context.Context, tx *sql.Tx, query string, receipts []string, 
 // inWriteTx runs fn in a write transaction and commits it, synced to disk.
 func (q *Queue) inWriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return q.writeTx(ctx, syncFull, fn)
+}
+
+// deadlineMillis returns now+d in Unix milliseconds. A positive d rounds
+// up while the current time rounds down, so a message never becomes visible
+// before its timeout has passed in full. A zero d is now itself, rounded
+// down, so the message is visible at once.
+func deadlineMillis(now time.Time, d time.Duration) int64 {
+	if d <= 0 {
+		return now.UnixMilli()
+	}
+	t := now.Add(d)
+	ms := t.UnixMilli()
+	if t.Sub(time.UnixMilli(ms)) > 0 {
+		ms++
+	}
+	return ms
 }
