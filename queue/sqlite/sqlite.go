@@ -2,11 +2,11 @@
 // folder, written by one process at a time.
 //
 // Send and every other write that a caller relies on is synced to disk
-// before the call returns (WAL with synchronous=FULL). Receive and Delete
-// commit with synchronous=NORMAL: a crash can undo them, which only makes a
-// message visible again, and the next FULL commit syncs them too. Concurrent
-// Send calls share one transaction and one sync (group commit), so
-// durability costs little throughput.
+// before the call returns. Concurrent Send calls share one transaction and
+// one sync (group commit), and the sync of one group overlaps the commit of
+// the next, so durability costs little throughput. Receive and Delete
+// commit without a sync: a crash can undo them, which only makes a message
+// visible again, and the next sync of a Send covers them too.
 package sqlite
 
 import (
@@ -62,7 +62,10 @@ type Queue struct {
 	closed bool
 
 	sends            chan *sendRequest
-	writerDone       chan struct{}
+	committed        chan []*sendRequest // from runWriter to runSyncer
+	writerDone       chan struct{}       // closed when runSyncer ends
+	log              *logSyncer
+	syncErr          atomic.Pointer[error] // the first failed sync
 	maxBatchMessages int
 	sendCommits      atomic.Int64 // transactions that stored sends
 }
@@ -106,6 +109,8 @@ func open(ctx context.Context, dir string, opts queue.Options, maxBatchMessages 
 		logger:           slog.Default().With("component", "queue", "engine", "sqlite", "dir", dir),
 		now:              time.Now,
 		sends:            make(chan *sendRequest, 4*maxBatchMessages),
+		committed:        make(chan []*sendRequest),
+		log:              newLogSyncer(filepath.Join(dir, DatabaseFile)),
 		writerDone:       make(chan struct{}),
 		maxBatchMessages: maxBatchMessages,
 	}
@@ -115,6 +120,7 @@ func open(ctx context.Context, dir string, opts queue.Options, maxBatchMessages 
 		return nil, fmt.Errorf("open queue: %w", err)
 	}
 	go q.runWriter()
+	go q.runSyncer()
 	q.logger.Info("queue opened", "max_receive_count", q.opts.MaxReceiveCount,
 		"retention", q.opts.Retention, "dead_retention", q.opts.DeadRetention)
 	return q, nil
@@ -166,6 +172,7 @@ func (q *Queue) Close() error {
 	q.mu.Unlock()
 
 	<-q.writerDone
+	q.log.close()
 	err := errors.Join(q.closeDatabases(), q.lock.release())
 	if err != nil {
 		return fmt.Errorf("close queue: %w", err)

@@ -6,7 +6,7 @@ import (
 	"fmt"
 )
 
-// The statements that every Receive runs. modernc.org/sqlite compiles the
+// The statements that every Send and Receive runs. modernc.org/sqlite compiles the
 // SQL of each tx.ExecContext call anew, and pprof of the forwarder
 // benchmark showed that compilation at 7 % of the forwarder's CPU, so
 // these are prepared once per queue.
@@ -20,6 +20,8 @@ LIMIT ?`
 	queryMarkReceived = `
 UPDATE messages SET receive_count = receive_count + 1, receipt = ?, visible_at = ?
 WHERE seq = ?`
+	queryInsertMessage = `
+INSERT INTO messages (id, body, enqueued_at, visible_at) VALUES (?, ?, ?, ?)`
 	queryExpireMessages   = `DELETE FROM messages WHERE enqueued_at <= ?`
 	queryExpireDead       = `DELETE FROM dead_messages WHERE enqueued_at <= ?`
 	queryExpireRejections = `DELETE FROM rejections WHERE at <= ?`
@@ -30,7 +32,7 @@ WHERE seq = ?`
 func prepareWriteStmts(ctx context.Context, db *sql.DB) (map[string]*sql.Stmt, error) {
 	stmts := make(map[string]*sql.Stmt)
 	for _, query := range []string{
-		querySelectVisible, queryMarkReceived, queryExpireMessages, queryExpireDead, queryExpireRejections,
+		querySelectVisible, queryMarkReceived, queryInsertMessage, queryExpireMessages, queryExpireDead, queryExpireRejections,
 	} {
 		stmt, err := db.PrepareContext(ctx, query)
 		if err != nil {

@@ -8,19 +8,20 @@ import (
 
 // syncMode is the PRAGMA synchronous setting of one write transaction.
 //
-// Every transaction whose commit a caller relies on (Send, rejections,
+// Every transaction whose commit a caller relies on (rejections,
 // dead-letter operations, Release, ChangeVisibility) runs with FULL, which
-// syncs the write-ahead log before the commit returns. Receive and Delete
-// run with NORMAL, which leaves the sync to a later FULL commit or to the
-// next checkpoint. That is safe for them:
+// syncs the write-ahead log before the commit returns. Send commits with
+// NORMAL and is acknowledged only after runSyncer has synced the log (see
+// walsync.go). Receive and Delete run with NORMAL, which leaves the sync to
+// a later sync or to the next checkpoint. That is safe for them:
 //
 //   - In WAL mode, NORMAL never corrupts the database. A crash can only roll
 //     back the last NORMAL commits, and SQLite's WAL recovery stops at the
 //     first frame whose checksum fails (see SQLite's documentation of PRAGMA
 //     synchronous and of the WAL file format).
-//   - A FULL commit syncs the whole log file, so it also makes durable every
-//     NORMAL commit written before it. An acknowledged Send can therefore
-//     never be lost behind a NORMAL commit.
+//   - A sync of the log file, by a FULL commit or by runSyncer, makes
+//     durable every NORMAL commit written before it. An acknowledged Send
+//     can therefore never be lost behind a NORMAL commit.
 //   - A lost Delete makes its message visible again after the visibility
 //     timeout, and the forwarder delivers it again under the same Iterable
 //     event ids, which update the events instead of duplicating them. A lost

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync/atomic"
 
@@ -92,9 +93,12 @@ func (q *Queue) enqueue(ctx context.Context, r *sendRequest) error {
 }
 
 // runWriter commits sends until Close closes the channel and every queued
-// send is committed.
+// send is committed, then closes the syncer's channel. Each commit is
+// written without a sync and handed to runSyncer, which syncs the log and
+// notifies the senders, so the writer commits the next group while the disk
+// syncs the last.
 func (q *Queue) runWriter() {
-	defer close(q.writerDone)
+	defer close(q.committed)
 	var next *sendRequest
 	for {
 		first := next
@@ -106,10 +110,55 @@ func (q *Queue) runWriter() {
 		}
 		var batch []*sendRequest
 		batch, next = q.collectBatch(first)
-		err := q.insertMessages(batch)
-		for _, r := range batch {
-			r.done <- err
+		if len(batch) == 0 {
+			continue
 		}
+		if err := q.insertMessages(batch); err != nil {
+			notify(batch, err)
+			continue
+		}
+		q.committed <- batch
+	}
+}
+
+// runSyncer syncs the log for each group that runWriter committed and
+// notifies its senders. The channel between them has no buffer: while one
+// group syncs, the writer commits the next and then waits, and the sends
+// that arrive meanwhile join one larger group. After a
+// failed sync it fails every later send too: Linux may drop the pages that
+// did not reach the disk and report success on the next sync, so no later
+// sync can prove anything durable.
+func (q *Queue) runSyncer() {
+	defer close(q.writerDone)
+	for batch := range q.committed {
+		err := q.syncFailed()
+		if err == nil {
+			if err = q.log.sync(); err != nil {
+				err = fmt.Errorf("%w: %w", errLogSync, err)
+				q.syncErr.Store(&err)
+				q.logger.Error("syncing the write-ahead log failed; every later send fails until layover restarts",
+					"error", err)
+			}
+		}
+		notify(batch, err)
+	}
+}
+
+// errLogSync marks a failed sync of the write-ahead log.
+var errLogSync = errors.New("sync write-ahead log failed; check the disk and restart layover")
+
+// syncFailed returns the error of the first failed sync, or nil.
+func (q *Queue) syncFailed() error {
+	if p := q.syncErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// notify sends err, nil for success, to every send of batch.
+func notify(batch []*sendRequest, err error) {
+	for _, r := range batch {
+		r.done <- err
 	}
 }
 
@@ -142,21 +191,17 @@ func (q *Queue) collectBatch(first *sendRequest) (batch []*sendRequest, next *se
 	return batch, nil
 }
 
-// insertMessages stores a batch in one transaction and syncs it.
+// insertMessages stores a batch in one transaction, without a sync; the
+// caller syncs the log before it reports success.
 func (q *Queue) insertMessages(batch []*sendRequest) error {
-	if len(batch) == 0 {
-		return nil
+	if err := q.syncFailed(); err != nil {
+		return err
 	}
 	// The callers' contexts differ and each caller waits for the outcome, so
 	// the commit runs to its end.
 	ctx := context.Background()
-	err := q.writeTx(ctx, syncFull, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `
-INSERT INTO messages (id, body, enqueued_at, visible_at) VALUES (?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
+	err := q.writeTx(ctx, syncNormal, func(tx *sql.Tx) error {
+		stmt := q.stmt(ctx, tx, queryInsertMessage)
 		for _, r := range batch {
 			if _, err := stmt.ExecContext(ctx, r.id, r.body, r.enqueuedAt, r.enqueuedAt); err != nil {
 				return err
