@@ -44,20 +44,24 @@ func (h *handler) serveEventBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	body, err := readBatch(w, r, h.maxBodyBytes)
+	buf, err := readBatch(w, r, h.maxBodyBytes)
 	if err != nil {
 		h.reject(w, r, err)
 		return
 	}
-	id, err := h.store(r.Context(), body)
+	bodyBytes := buf.Len()
+	id, err := h.store(r.Context(), buf.Bytes())
 	if err != nil {
-		h.storeFailed(w, r, err, len(body))
+		// An engine may still read a body whose Send failed, so the
+		// buffer is left to the garbage collector.
+		h.storeFailed(w, r, err, bodyBytes)
 		return
 	}
+	release(buf)
 
 	ctx := r.Context()
 	h.storeLog.recovered(ctx, "store recovered")
-	h.logger.DebugContext(ctx, "message stored", "message_id", id, "body_bytes", len(body))
+	h.logger.DebugContext(ctx, "message stored", "message_id", id, "body_bytes", bodyBytes)
 	writeJSON(w, http.StatusOK, storedResponse{ID: id})
 	h.metrics.countRequest(http.StatusOK)
 }

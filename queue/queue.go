@@ -97,6 +97,9 @@ type Stats struct {
 type Queue interface {
 	// Send stores body durably and returns the message id. It returns only
 	// after the write is synced (or acknowledged by the remote engine).
+	// Once Send has returned without an error it no longer reads body, so
+	// the caller may reuse it. After an error it may still read it for a
+	// while.
 	Send(ctx context.Context, body []byte) (string, error)
 	// Receive returns up to max messages (at most MaxReceiveBatch) and hides
 	// them for visibility. Messages whose receive count would exceed the
