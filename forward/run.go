@@ -39,6 +39,9 @@ type run struct {
 	pending  []pendingEvent
 	toDelete []*heldMessage
 	drained  bool
+	// arena is the free end of the buffer that events are encoded into,
+	// so that encoding allocates once per many events.
+	arena []byte
 	// emptyReceives counts empty receives in a row.
 	emptyReceives int
 	deleteErr     error
@@ -200,7 +203,7 @@ func (r *run) mapMessage(body []byte) (results []mapping.Result, err error) {
 }
 
 func (r *run) queueEvent(h *heldMessage, ev iterable.Event) {
-	body, err := json.Marshal(ev)
+	body, err := r.encode(&ev)
 	if err != nil {
 		h.rejections = append(h.rejections, r.rejection(h, ev, nil, "event cannot be encoded as JSON: "+err.Error()))
 		r.report.Rejected++
@@ -214,6 +217,25 @@ func (r *run) queueEvent(h *heldMessage, ev iterable.Event) {
 	}
 	h.outstanding++
 	r.pending = append(r.pending, pendingEvent{event: ev, json: body, owner: h})
+}
+
+// arenaSize is the size of one buffer of encoded events.
+const arenaSize = 64 << 10
+
+// encode returns the JSON of ev, placed in the arena when it fits there.
+func (r *run) encode(ev *iterable.Event) ([]byte, error) {
+	if cap(r.arena) < arenaSize/16 {
+		r.arena = make([]byte, 0, arenaSize)
+	}
+	out, err := iterable.AppendEvent(r.arena, ev)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) <= cap(r.arena) {
+		// append did not move it: keep the rest of the arena for the next.
+		r.arena = r.arena[len(out):len(out)]
+	}
+	return out[:len(out):len(out)], nil
 }
 
 // requestOverhead is the JSON around the events: {"events":[...]}.
