@@ -232,6 +232,7 @@ FUZZ_TARGETS=(
 	"./mapping FuzzDecodeMap 100000"
 	"./mparticle FuzzSplit 300000"
 	"./internal/jsonvalid FuzzValid 300000"
+	"./iterable FuzzAppendEvent 100000"
 )
 
 # run_fuzz runs each fuzz target for its budget, or for LAYOVER_FUZZ_TIME
