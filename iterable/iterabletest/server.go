@@ -68,6 +68,10 @@ type Options struct {
 	// DetectDates makes strings in a recognised date format set a field's
 	// type to "date" instead of "string". Default false.
 	DetectDates bool
+	// DiscardEvents keeps no accepted event, for load tests that would
+	// otherwise hold every event in memory. Responses, users, field types
+	// and Stats work as usual, but Events finds nothing. Default false.
+	DiscardEvents bool
 	// Seed seeds the random choice of fractional faults. Default: random.
 	Seed uint64
 	// Logger receives start-up and per-request debug logs. Default: none.
@@ -84,6 +88,7 @@ type Server struct {
 	maxBody  int64
 	delay    time.Duration
 	dates    bool
+	discard  bool
 	faults   []*activeFault
 	rng      *rand.Rand
 	stats    Stats
@@ -104,6 +109,7 @@ func New(opts Options) *Server {
 		maxBody: opts.MaxBodyBytes,
 		delay:   opts.IngestionDelay,
 		dates:   opts.DetectDates,
+		discard: opts.DiscardEvents,
 		logger:  opts.Logger,
 		done:    make(chan struct{}),
 		stats:   Stats{ByStatus: make(map[int]int)},

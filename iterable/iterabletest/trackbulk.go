@@ -162,7 +162,9 @@ func (s *Server) track(p *project, events []trackEvent) (int, any) {
 		if a.create {
 			p.addUser(a.user)
 		}
-		p.store(s.storedEvent(a, now))
+		if !s.discard {
+			p.store(s.storedEvent(a, now))
+		}
 	}
 	response.SuccessCount = len(accepted)
 	response.FailCount = len(events) - len(accepted)
