@@ -18,17 +18,24 @@ import (
 // the database file after it, and syncs the log header when it starts
 // reusing the file, so nothing that was durable becomes undone.
 //
-// SQLite removes the log only when its last connection closes, which the
-// Queue's write connection prevents while it is open. Each sync still checks
-// that the open file is the one at the path and reopens it otherwise.
+// SQLite removes the log when its last connection closes, after a
+// checkpoint that syncs the log and the database file. That can happen
+// while the Queue is open: database/sql discards a connection that the
+// driver reports as bad, for example after an interrupted statement, and
+// both pools may run empty. The next connection creates a new log, so each
+// sync checks that the open file is the one at the path and reopens it
+// otherwise.
+//
+// The syncer never opens the database file. SQLite guards it with POSIX
+// record locks, and closing any descriptor of a file drops all of the
+// process's locks on that file, including the ones SQLite holds.
 type logSyncer struct {
 	walPath string // layover.db-wal
-	dbPath  string // synced instead when no log exists
 	file    *os.File
 }
 
 func newLogSyncer(dbPath string) *logSyncer {
-	return &logSyncer{walPath: dbPath + "-wal", dbPath: dbPath}
+	return &logSyncer{walPath: dbPath + "-wal"}
 }
 
 // sync makes every write to the log that returned before the call durable.
@@ -37,8 +44,9 @@ func (s *logSyncer) sync() error {
 		return err
 	}
 	if s.file == nil {
-		// No log file: every commit is in the database file.
-		return syncPath(s.dbPath)
+		// No log file: SQLite deleted it after a checkpoint that synced
+		// every commit into the database file.
+		return nil
 	}
 	if err := datasync(s.file); err != nil {
 		return fmt.Errorf("sync %s: %w", s.walPath, err)
@@ -80,17 +88,4 @@ func (s *logSyncer) close() {
 		_ = s.file.Close()
 		s.file = nil
 	}
-}
-
-// syncPath syncs the file at path.
-func syncPath(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	defer f.Close()
-	if err := datasync(f); err != nil {
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	return nil
 }
