@@ -119,6 +119,13 @@ func open(ctx context.Context, dir string, opts queue.Options, maxBatchMessages 
 		_ = lock.release()
 		return nil, fmt.Errorf("open queue: %w", err)
 	}
+	// Opening the log now, rather than at the first Send, lets the first
+	// sync report a write error that happens from here on.
+	if err := q.log.reopenIfReplaced(); err != nil {
+		q.closeDatabases()
+		_ = lock.release()
+		return nil, fmt.Errorf("open queue: %w", err)
+	}
 	go q.runWriter()
 	go q.runSyncer()
 	q.logger.Info("queue opened", "max_receive_count", q.opts.MaxReceiveCount,
