@@ -117,6 +117,56 @@ func (o object) attributes(key string) map[string]any {
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil
 	}
+	members, ok := splitObject(raw)
+	if !ok {
+		return decodeAttributes(raw)
+	}
+	attributes := make(map[string]any, len(members))
+	for _, m := range members {
+		v, ok := attributeValue(m.value)
+		if !ok {
+			return decodeAttributes(raw)
+		}
+		attributes[string(m.name)] = v // a repeated name keeps its last value
+	}
+	return attributes
+}
+
+// attributeValue decodes one attribute value as decodeAttributes would:
+// strings, json.Number, booleans and nil directly, nested objects and
+// arrays through encoding/json.
+func attributeValue(raw []byte) (any, bool) {
+	raw = trimJSONSpace(raw)
+	if len(raw) == 0 {
+		return nil, false
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		if s, ok := plainString(raw); ok {
+			return s, true
+		}
+		var s string
+		err := json.Unmarshal(raw, &s)
+		return s, err == nil
+	case c == 't':
+		return true, true
+	case c == 'f':
+		return false, true
+	case c == 'n':
+		return nil, true
+	case c == '-' || (c >= '0' && c <= '9'):
+		return json.Number(raw), true
+	}
+	decoder := json.NewDecoder(bytes.NewReader(raw))
+	decoder.UseNumber()
+	var v any
+	err := decoder.Decode(&v)
+	return v, err == nil
+}
+
+// decodeAttributes decodes a JSON object with encoding/json, numbers as
+// json.Number. attributes gives the same result faster for valid input.
+func decodeAttributes(raw []byte) map[string]any {
 	decoder := json.NewDecoder(bytes.NewReader(raw))
 	decoder.UseNumber()
 	var attributes map[string]any

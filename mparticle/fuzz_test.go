@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -62,4 +63,23 @@ func eventsLength(t *testing.T, body []byte) (int, bool) {
 		t.Fatalf("unmarshal a valid events array: %v", err)
 	}
 	return len(elements), true
+}
+
+// FuzzAttributes checks that the fast attribute decoder returns what
+// encoding/json returns for every valid object.
+func FuzzAttributes(f *testing.F) {
+	f.Add([]byte(`{"plan":"pro","step":3,"ok":true,"none":null,"n":-1.5e3,"list":[1,"a"],"o":{"k":2}}`))
+	f.Add([]byte(`{"dup":1,"dup":"last","esc\u00e9":"caf\u00e9 \"q\"","bad":"\xff"}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		raw = trimJSONSpace(raw)
+		if len(raw) == 0 || raw[0] != '{' || !json.Valid(raw) {
+			return
+		}
+		o := object{{name: []byte("attrs"), value: raw}}
+		got := o.attributes("attrs")
+		want := decodeAttributes(raw)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("attributes(%s)\n got %#v\nwant %#v", raw, got, want)
+		}
+	})
 }

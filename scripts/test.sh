@@ -233,6 +233,7 @@ FUZZ_TARGETS=(
 	"./mparticle FuzzSplit 300000"
 	"./internal/jsonvalid FuzzValid 300000"
 	"./iterable FuzzAppendEvent 100000"
+	"./mparticle FuzzAttributes 200000"
 )
 
 # run_fuzz runs each fuzz target for its budget, or for LAYOVER_FUZZ_TIME
