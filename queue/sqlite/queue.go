@@ -158,7 +158,13 @@ func (q *Queue) Delete(ctx context.Context, receipts []string) error {
 		return nil
 	}
 	err = q.writeTx(ctx, syncNormal, func(tx *sql.Tx) error {
-		return execEach(ctx, tx, `DELETE FROM messages WHERE receipt = ?`, receipts)
+		stmt := q.stmt(ctx, tx, queryDeleteReceipt)
+		for _, r := range receipts {
+			if _, err := stmt.ExecContext(ctx, r); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("delete: %w", err)
