@@ -124,10 +124,11 @@ func (q *Queue) runWriter() {
 // runSyncer syncs the log for each group that runWriter committed and
 // notifies its senders. The channel between them has no buffer: while one
 // group syncs, the writer commits the next and then waits, and the sends
-// that arrive meanwhile join one larger group. After a
-// failed sync it fails every later send too: Linux may drop the pages that
-// did not reach the disk and report success on the next sync, so no later
-// sync can prove anything durable.
+// that arrive meanwhile join one larger group.
+//
+// After a failed sync every later send fails too, because Linux may drop
+// the pages that did not reach the disk and report success on the next
+// sync, so no later sync can prove anything durable.
 func (q *Queue) runSyncer() {
 	defer close(q.writerDone)
 	for batch := range q.committed {
