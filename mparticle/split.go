@@ -1,6 +1,7 @@
 package mparticle
 
 import (
+	"bytes"
 	"encoding/json"
 	"unicode/utf8"
 )
@@ -133,20 +134,29 @@ func skipSpace(raw []byte, i int) int {
 	return i
 }
 
-// skipString returns the index just past the string that starts at i.
+// skipString returns the index just past the string that starts at i. It
+// jumps from quote to quote with bytes.IndexByte, which pprof of the
+// forwarder showed faster than a loop over every byte, and a quote ends the
+// string when an even number of backslashes precedes it.
 func skipString(raw []byte, i int) (int, bool) {
 	if i >= len(raw) || raw[i] != '"' {
 		return 0, false
 	}
-	for i++; i < len(raw); i++ {
-		switch raw[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1, true
+	for from := i + 1; ; {
+		k := bytes.IndexByte(raw[from:], '"')
+		if k < 0 {
+			return 0, false
 		}
+		quote := from + k
+		backslashes := 0
+		for p := quote - 1; p > i && raw[p] == '\\'; p-- {
+			backslashes++
+		}
+		if backslashes%2 == 0 {
+			return quote + 1, true
+		}
+		from = quote + 1
 	}
-	return 0, false
 }
 
 // skipValue returns the index just past the value that starts at i.

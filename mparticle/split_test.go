@@ -102,3 +102,31 @@ func TestScalarTextPlainAndEscaped(t *testing.T) {
 		}
 	}
 }
+
+func TestSkipStringBackslashRuns(t *testing.T) {
+	cases := []struct {
+		raw  string
+		want int // index just past the string; 0 when unterminated
+	}{
+		{`"plain" rest`, 7},
+		{`"a\"b" rest`, 6},
+		{`"a\\" rest`, 5},
+		{`"a\\\"" rest`, 7},
+		{`"\\\\" rest`, 6},
+		{`"" rest`, 2},
+		{`"a\"`, 0},
+		{`"unterminated`, 0},
+	}
+	for _, c := range cases {
+		end, ok := skipString([]byte(c.raw), 0)
+		if c.want == 0 {
+			if ok {
+				t.Errorf("skipString(%s) = %d, want no end", c.raw, end)
+			}
+			continue
+		}
+		if !ok || end != c.want {
+			t.Errorf("skipString(%s) = %d, %v; want %d", c.raw, end, ok, c.want)
+		}
+	}
+}
