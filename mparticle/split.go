@@ -135,9 +135,9 @@ func skipSpace(raw []byte, i int) int {
 }
 
 // skipString returns the index just past the string that starts at i. It
-// jumps from quote to quote with bytes.IndexByte, which pprof of the
-// forwarder showed faster than a loop over every byte, and a quote ends the
-// string when an even number of backslashes precedes it.
+// jumps from quote to quote with bytes.IndexByte instead of looking at
+// every byte, and a quote ends the string when an even number of
+// backslashes precedes it.
 func skipString(raw []byte, i int) (int, bool) {
 	if i >= len(raw) || raw[i] != '"' {
 		return 0, false
