@@ -158,13 +158,7 @@ func (q *Queue) Delete(ctx context.Context, receipts []string) error {
 		return nil
 	}
 	err = q.writeTx(ctx, syncNormal, func(tx *sql.Tx) error {
-		stmt := q.stmt(ctx, tx, queryDeleteReceipt)
-		for _, r := range receipts {
-			if _, err := stmt.ExecContext(ctx, r); err != nil {
-				return err
-			}
-		}
-		return nil
+		return execEach(ctx, q.stmt(ctx, tx, queryDeleteReceipt), receipts)
 	})
 	if err != nil {
 		return fmt.Errorf("delete: %w", err)
@@ -221,10 +215,7 @@ func (q *Queue) Release(ctx context.Context, receipts []string) error {
 	}
 	nowMillis := q.now().UnixMilli()
 	err = q.inWriteTx(ctx, func(tx *sql.Tx) error {
-		return execEach(ctx, tx, `
-UPDATE messages
-SET visible_at = ?, receive_count = max(receive_count - 1, 0), receipt = NULL
-WHERE receipt = ?`, receipts, nowMillis)
+		return execEach(ctx, q.stmt(ctx, tx, queryReleaseReceipt), receipts, nowMillis)
 	})
 	if err != nil {
 		return fmt.Errorf("release: %w", err)
@@ -232,13 +223,8 @@ WHERE receipt = ?`, receipts, nowMillis)
 	return nil
 }
 
-// execEach runs query once per receipt, with args before the receipt.
-func execEach(ctx context.Context, tx *sql.Tx, query string, receipts []string, args ...any) error {
-	stmt, err := tx.PrepareContext(ctx, query)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
+// execEach runs stmt once per receipt, with args before the receipt.
+func execEach(ctx context.Context, stmt *sql.Stmt, receipts []string, args ...any) error {
 	for _, r := range receipts {
 		if _, err := stmt.ExecContext(ctx, append(args, r)...); err != nil {
 			return err

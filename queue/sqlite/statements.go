@@ -6,7 +6,7 @@ import (
 	"fmt"
 )
 
-// The statements that every Send, Receive and Delete runs.
+// The statements that Send, Receive, Delete and Release run.
 // modernc.org/sqlite compiles the SQL of each tx.ExecContext call anew,
 // and pprof of the forwarder benchmark showed that compilation at 7 % of
 // the forwarder's CPU, so these are prepared once per queue.
@@ -20,7 +20,11 @@ LIMIT ?`
 	queryMarkReceived = `
 UPDATE messages SET receive_count = receive_count + 1, receipt = ?, visible_at = ?
 WHERE seq = ?`
-	queryDeleteReceipt = `DELETE FROM messages WHERE receipt = ?`
+	queryDeleteReceipt  = `DELETE FROM messages WHERE receipt = ?`
+	queryReleaseReceipt = `
+UPDATE messages
+SET visible_at = ?, receive_count = max(receive_count - 1, 0), receipt = NULL
+WHERE receipt = ?`
 	queryInsertMessage = `
 INSERT INTO messages (id, body, enqueued_at, visible_at) VALUES (?, ?, ?, ?)`
 	queryExpireMessages   = `DELETE FROM messages WHERE enqueued_at <= ?`
@@ -33,7 +37,8 @@ INSERT INTO messages (id, body, enqueued_at, visible_at) VALUES (?, ?, ?, ?)`
 func prepareWriteStmts(ctx context.Context, db *sql.DB) (map[string]*sql.Stmt, error) {
 	stmts := make(map[string]*sql.Stmt)
 	for _, query := range []string{
-		querySelectVisible, queryMarkReceived, queryDeleteReceipt, queryInsertMessage, queryExpireMessages, queryExpireDead, queryExpireRejections,
+		querySelectVisible, queryMarkReceived, queryDeleteReceipt, queryReleaseReceipt,
+		queryInsertMessage, queryExpireMessages, queryExpireDead, queryExpireRejections,
 	} {
 		stmt, err := db.PrepareContext(ctx, query)
 		if err != nil {
