@@ -86,6 +86,7 @@ type benchConfig struct {
 	postgresURL      string // with the benchmark's own schema once set up
 	postgresNote     string // durability settings of the server, for the label
 	profileDir       string
+	short            bool // tiny counts: the run checks, it does not measure
 	keepDir          bool
 	skipIngest       bool
 	skipForward      bool
@@ -115,6 +116,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if *short {
+		cfg.short = true
 		cfg.connections, cfg.rounds = 4, 1
 		cfg.warmup, cfg.duration, cfg.halfRateDuration = 100*time.Millisecond, 300*time.Millisecond, 300*time.Millisecond
 		cfg.batches, cfg.limitedBatches = 300, 150
@@ -151,7 +153,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer os.RemoveAll(workDir)
 	}
 
-	rep := &report{machine: describeMachine(), started: time.Now(), args: args}
+	rep := &report{machine: describeMachine(), started: time.Now(), args: args, short: cfg.short}
 	set := generateBodies(1, 512)
 	rep.bodyStats = describeBodies(set)
 	if !cfg.skipIngest {

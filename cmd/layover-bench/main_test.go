@@ -37,6 +37,7 @@ func TestBenchShortRuns(t *testing.T) {
 	}
 	report := out.String()
 	for _, want := range []string{
+		"Short mode (-short)",
 		"| no-op handler (ceiling) |",
 		"| baseline: 1 SQLite transaction + sync per request |",
 		"| layover serve, SQLite queue |",

@@ -24,6 +24,7 @@ type report struct {
 	started   time.Time
 	finished  time.Time
 	args      []string
+	short     bool
 	bodyStats bodyStats
 	ingest    []*ingestServer
 	sync      *syncProbe
@@ -36,6 +37,11 @@ func (r *report) write(w io.Writer) {
 	m := r.machine
 	fmt.Fprintf(w, "Run %s, %s, command: layover-bench %s\n\n", r.started.UTC().Format(time.RFC3339),
 		r.finished.Sub(r.started).Round(time.Second), strings.Join(r.args, " "))
+	if r.short {
+		fmt.Fprintln(w, "Short mode (-short): the counts and durations only check that every part runs.")
+		fmt.Fprintln(w, "The figures below measure nothing, and the targets do not apply to them.")
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "Machine: %d cores (%s), %s memory, Linux %s, load average at start %s.\n",
 		m.cores, m.cpuModel, m.memory, m.kernel, m.load)
 	b := r.bodyStats
