@@ -134,6 +134,7 @@ func New(q queue.Queue, rejects queue.Rejections, m *mapping.Mapper, s Sender, o
 type Report struct {
 	Received  int // messages received
 	Deleted   int // messages deleted after every event was resolved
+	Empty     int // deleted messages that held no event to resolve
 	Released  int // messages made visible again for a later run
 	Poison    int // messages left for their visibility timeout (undecodable)
 	Delivered int // events Iterable accepted
@@ -144,8 +145,8 @@ type Report struct {
 }
 
 func (r Report) String() string {
-	return fmt.Sprintf("received=%d deleted=%d released=%d poison=%d delivered=%d skipped=%d rejected=%d requests=%d retries=%d",
-		r.Received, r.Deleted, r.Released, r.Poison, r.Delivered, r.Skipped, r.Rejected, r.Requests, r.Retries)
+	return fmt.Sprintf("received=%d deleted=%d empty=%d released=%d poison=%d delivered=%d skipped=%d rejected=%d requests=%d retries=%d",
+		r.Received, r.Deleted, r.Empty, r.Released, r.Poison, r.Delivered, r.Skipped, r.Rejected, r.Requests, r.Retries)
 }
 
 // Run drains the queue once. It returns nil when the queue is empty (or

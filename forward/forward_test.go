@@ -246,3 +246,24 @@ func TestRunLeavesPoisonForDeadLetter(t *testing.T) {
 		t.Errorf("simulator stored %d events, want 2 from the good message", got)
 	}
 }
+
+func TestRunCountsBatchWithoutEvents(t *testing.T) {
+	fx := newFixture(t, iterabletest.Project{}, queue.Options{})
+	fx.send(t, []byte(`{"hello": 1}`), screenViews("u", "g", 2, nil))
+	report, err := fx.forwarder(t).Run(context.Background())
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if report.Empty != 1 {
+		t.Errorf("Empty = %d, want 1 for the batch without events (%s)", report.Empty, report)
+	}
+	if report.Deleted != 2 {
+		t.Errorf("Deleted = %d, want both batches (%s)", report.Deleted, report)
+	}
+	if !strings.Contains(report.String(), "empty=1") {
+		t.Errorf("report %q does not show the empty batch", report)
+	}
+	if st := fx.stats(t); st.Visible != 0 || st.InFlight != 0 {
+		t.Errorf("queue after the run: %+v, want empty", st)
+	}
+}

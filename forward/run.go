@@ -168,7 +168,11 @@ func (r *run) accept(m queue.Message) {
 		}
 	}
 	if len(results) == 0 {
-		r.log.Debug("batch has no events", "message_id", m.ID)
+		// A valid JSON object without an events array, such as a batch
+		// that only changes user attributes, has nothing to forward. The
+		// run's report counts it, so that the deletion is not silent.
+		r.report.Empty++
+		r.log.Debug("batch has no events; deleting it", "message_id", m.ID)
 	}
 	if h.outstanding == 0 {
 		r.complete(h)

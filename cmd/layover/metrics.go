@@ -39,7 +39,7 @@ func newRegistry() (*prometheus.Registry, *forwardMetrics) {
 		}, []string{"outcome"}),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "layover_forward_messages_total",
-			Help: "Stored batches by outcome: deleted after delivery, released for a later run, or poison.",
+			Help: "Stored batches by outcome: deleted after delivery, empty (deleted, held no event; also counted as deleted), released for a later run, or poison.",
 		}, []string{"outcome"}),
 		requests: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "layover_forward_trackbulk_requests_total",
@@ -69,6 +69,7 @@ func (m *forwardMetrics) observe(r forward.Report, err error) {
 	m.events.WithLabelValues("skipped").Add(float64(r.Skipped))
 	m.events.WithLabelValues("rejected").Add(float64(r.Rejected))
 	m.messages.WithLabelValues("deleted").Add(float64(r.Deleted))
+	m.messages.WithLabelValues("empty").Add(float64(r.Empty))
 	m.messages.WithLabelValues("released").Add(float64(r.Released))
 	m.messages.WithLabelValues("poison").Add(float64(r.Poison))
 	m.requests.Add(float64(r.Requests))
