@@ -58,11 +58,7 @@ func TestLogSyncerReopensReplacedLog(t *testing.T) {
 
 func TestSendFailsAfterFailedSync(t *testing.T) {
 	ctx := context.Background()
-	q, err := Open(ctx, t.TempDir(), queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
+	q := openTestQueue(t, t.TempDir(), queue.Options{})
 	if _, err := q.Send(ctx, []byte("before")); err != nil {
 		t.Fatalf("Send before the failure: %v", err)
 	}
@@ -78,16 +74,11 @@ func TestSendFailsAfterFailedSync(t *testing.T) {
 
 func TestSyncerSyncsSQLiteLog(t *testing.T) {
 	dir := t.TempDir()
-	ctx := context.Background()
-	q, err := Open(ctx, dir, queue.Options{})
-	if err != nil {
+	q := openTestQueue(t, dir, queue.Options{})
+	if _, err := q.Send(context.Background(), []byte("synced")); err != nil {
 		t.Fatal(err)
 	}
-	defer q.Close()
-	if _, err := q.Send(ctx, []byte("synced")); err != nil {
-		t.Fatal(err)
-	}
-	// SQLite names its log after the database; a different name would
+	// SQLite names its log after the database. A different name would
 	// leave every send unsynced.
 	if q.log.file == nil {
 		t.Fatalf("no log file open after a Send; expected %s", q.log.walPath)

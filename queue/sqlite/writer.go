@@ -137,7 +137,7 @@ func (q *Queue) runSyncer() {
 			if err = q.log.sync(); err != nil {
 				err = fmt.Errorf("%w: %w", errLogSync, err)
 				q.syncErr.Store(&err)
-				q.logger.Error("syncing the write-ahead log failed; every later send fails until layover restarts",
+				q.logger.Error("syncing the write-ahead log failed, so every later send fails until layover restarts",
 					"error", err)
 			}
 		}
@@ -192,7 +192,7 @@ func (q *Queue) collectBatch(first *sendRequest) (batch []*sendRequest, next *se
 	return batch, nil
 }
 
-// insertMessages stores a batch in one transaction, without a sync; the
+// insertMessages stores a batch in one transaction without a sync. The
 // caller syncs the log before it reports success.
 func (q *Queue) insertMessages(batch []*sendRequest) error {
 	if err := q.syncFailed(); err != nil {
