@@ -242,8 +242,8 @@ func postAll(t testing.TB, base string, w *workload) map[string]string {
 // queue of dir without changing it, for tests that must not count a
 // receive.
 //
-// NOTE: this reads the engine's messages table directly, so it follows
-// the table's schema.
+// NOTE: this reads the engine's tables directly, so it follows their
+// schema.
 func storedMessages(t testing.TB, dir string) map[string][]byte {
 	t.Helper()
 	path := filepath.Join(dir, sqlite.DatabaseFile)
@@ -252,7 +252,7 @@ func storedMessages(t testing.TB, dir string) map[string][]byte {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.Query(`SELECT id, body FROM messages`)
+	rows, err := db.Query(`SELECT m.id, b.body FROM messages AS m JOIN message_bodies AS b ON b.seq = m.seq`)
 	if err != nil {
 		t.Fatalf("read messages of %s: %v", path, err)
 	}

@@ -111,7 +111,7 @@ func (q *Queue) Redrive(ctx context.Context, limit int) (int, error) {
 			return err
 		}
 		for _, id := range ids {
-			if err := redriveOne(ctx, tx, id, now.UnixMilli()); err != nil {
+			if err := q.redriveOne(ctx, tx, id, now.UnixMilli()); err != nil {
 				return err
 			}
 		}
@@ -147,12 +147,18 @@ func selectDeadIDs(ctx context.Context, tx *sql.Tx, limit int) ([]string, error)
 }
 
 // redriveOne moves the dead message id back to the queue under a new id.
-func redriveOne(ctx context.Context, tx *sql.Tx, id string, nowMillis int64) error {
-	_, err := tx.ExecContext(ctx, `
-INSERT INTO messages (id, body, enqueued_at, visible_at)
-SELECT ?, body, ?, ? FROM dead_messages WHERE id = ?`,
-		queue.NewMessageID(), nowMillis, nowMillis, id)
+func (q *Queue) redriveOne(ctx context.Context, tx *sql.Tx, id string, nowMillis int64) error {
+	var body []byte
+	err := tx.QueryRowContext(ctx, `SELECT body FROM dead_messages WHERE id = ?`, id).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // purged or moved meanwhile
+	}
 	if err != nil {
+		return fmt.Errorf("move dead message %s: %w", id, err)
+	}
+	insertMessage := q.stmt(ctx, tx, queryInsertMessage)
+	insertBody := q.stmt(ctx, tx, queryInsertBody)
+	if err := insertOne(ctx, insertMessage, insertBody, queue.NewMessageID(), body, nowMillis); err != nil {
 		return fmt.Errorf("move dead message %s: %w", id, err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM dead_messages WHERE id = ?`, id); err != nil {

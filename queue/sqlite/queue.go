@@ -133,7 +133,9 @@ func (q *Queue) moveToDead(ctx context.Context, tx *sql.Tx, c candidate, nowMill
 	reason := fmt.Sprintf("receive count exceeded the maximum of %d", q.opts.MaxReceiveCount)
 	_, err := tx.ExecContext(ctx, `
 INSERT INTO dead_messages (id, body, receive_count, enqueued_at, dead_at, reason)
-SELECT id, body, receive_count, enqueued_at, ?, ? FROM messages WHERE seq = ?`,
+SELECT m.id, b.body, m.receive_count, m.enqueued_at, ?, ?
+FROM messages AS m JOIN message_bodies AS b ON b.seq = m.seq
+WHERE m.seq = ?`,
 		nowMillis, reason, c.seq)
 	if err != nil {
 		return fmt.Errorf("move message %s to dead-letter queue: %w", c.id, err)

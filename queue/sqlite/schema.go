@@ -61,6 +61,22 @@ CREATE TABLE counters (
 ) WITHOUT ROWID;
 INSERT INTO counters (name, value) VALUES ('expired', 0);
 `,
+	// Version 2 keeps the bodies in a table of their own. Receive updates
+	// the receive count, receipt and deadline of every message it returns,
+	// and SQLite rewrites a whole row on update, so with the body in the
+	// row each receive wrote the body's page to the log again.
+	2: `
+CREATE TABLE message_bodies (
+	seq  INTEGER PRIMARY KEY,
+	body BLOB NOT NULL
+);
+INSERT INTO message_bodies (seq, body) SELECT seq, body FROM messages;
+ALTER TABLE messages DROP COLUMN body;
+CREATE TRIGGER messages_delete_body AFTER DELETE ON messages
+BEGIN
+	DELETE FROM message_bodies WHERE seq = old.seq;
+END;
+`,
 }
 
 // schemaVersion is the version that this build creates and understands.

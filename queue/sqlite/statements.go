@@ -12,10 +12,10 @@ import (
 // the forwarder's CPU, so these are prepared once per queue.
 const (
 	querySelectVisible = `
-SELECT seq, id, body, enqueued_at, receive_count
-FROM messages
-WHERE visible_at <= ?
-ORDER BY visible_at, seq
+SELECT m.seq, m.id, b.body, m.enqueued_at, m.receive_count
+FROM messages AS m JOIN message_bodies AS b ON b.seq = m.seq
+WHERE m.visible_at <= ?
+ORDER BY m.visible_at, m.seq
 LIMIT ?`
 	queryMarkReceived = `
 UPDATE messages SET receive_count = receive_count + 1, receipt = ?, visible_at = ?
@@ -26,7 +26,8 @@ UPDATE messages
 SET visible_at = ?, receive_count = max(receive_count - 1, 0), receipt = NULL
 WHERE receipt = ?`
 	queryInsertMessage = `
-INSERT INTO messages (id, body, enqueued_at, visible_at) VALUES (?, ?, ?, ?)`
+INSERT INTO messages (id, enqueued_at, visible_at) VALUES (?, ?, ?)`
+	queryInsertBody       = `INSERT INTO message_bodies (seq, body) VALUES (?, ?)`
 	queryExpireMessages   = `DELETE FROM messages WHERE enqueued_at <= ?`
 	queryExpireDead       = `DELETE FROM dead_messages WHERE enqueued_at <= ?`
 	queryExpireRejections = `DELETE FROM rejections WHERE at <= ?`
@@ -38,7 +39,7 @@ func prepareWriteStmts(ctx context.Context, db *sql.DB) (map[string]*sql.Stmt, e
 	stmts := make(map[string]*sql.Stmt)
 	for _, query := range []string{
 		querySelectVisible, queryMarkReceived, queryDeleteReceipt, queryReleaseReceipt,
-		queryInsertMessage, queryExpireMessages, queryExpireDead, queryExpireRejections,
+		queryInsertMessage, queryInsertBody, queryExpireMessages, queryExpireDead, queryExpireRejections,
 	} {
 		stmt, err := db.PrepareContext(ctx, query)
 		if err != nil {

@@ -202,9 +202,10 @@ func (q *Queue) insertMessages(batch []*sendRequest) error {
 	// the commit runs to its end.
 	ctx := context.Background()
 	err := q.writeTx(ctx, syncNormal, func(tx *sql.Tx) error {
-		stmt := q.stmt(ctx, tx, queryInsertMessage)
+		insertMessage := q.stmt(ctx, tx, queryInsertMessage)
+		insertBody := q.stmt(ctx, tx, queryInsertBody)
 		for _, r := range batch {
-			if _, err := stmt.ExecContext(ctx, r.id, r.body, r.enqueuedAt, r.enqueuedAt); err != nil {
+			if err := insertOne(ctx, insertMessage, insertBody, r.id, r.body, r.enqueuedAt); err != nil {
 				return err
 			}
 		}
@@ -215,4 +216,19 @@ func (q *Queue) insertMessages(batch []*sendRequest) error {
 	}
 	q.sendCommits.Add(1)
 	return nil
+}
+
+// insertOne stores one message with its body, visible at enqueuedAt.
+func insertOne(ctx context.Context, insertMessage, insertBody *sql.Stmt, id string, body []byte,
+	enqueuedAt int64) error {
+	res, err := insertMessage.ExecContext(ctx, id, enqueuedAt, enqueuedAt)
+	if err != nil {
+		return err
+	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return err
+	}
+	_, err = insertBody.ExecContext(ctx, seq, body)
+	return err
 }
