@@ -151,7 +151,7 @@ func (q *Queue) redriveOne(ctx context.Context, tx *sql.Tx, id string, nowMillis
 	var body []byte
 	err := tx.QueryRowContext(ctx, `SELECT body FROM dead_messages WHERE id = ?`, id).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil // purged or moved meanwhile
+		return nil // not found: nothing to move
 	}
 	if err != nil {
 		return fmt.Errorf("move dead message %s: %w", id, err)
