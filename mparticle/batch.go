@@ -109,6 +109,9 @@ func (b *Batch) UnmarshalJSON(data []byte) error {
 		return fmt.Errorf("%w: %w", ErrNotObject, err)
 	}
 	o := parseObject(data)
+	appInfo := o.object("application_info")
+	source := o.object("source_info")
+	events := o.array("events")
 	*b = Batch{
 		MPID:           o.int64("mpid"),
 		BatchID:        o.int64("batch_id"),
@@ -118,16 +121,19 @@ func (b *Batch) UnmarshalJSON(data []byte) error {
 		UserAttributes: o.attributes("user_attributes"),
 		DeviceInfo:     DeviceInfo{Platform: o.object("device_info").text("platform")},
 		ApplicationInfo: ApplicationInfo{
-			ApplicationVersion:     o.object("application_info").text("application_version"),
-			ApplicationBuildNumber: o.object("application_info").text("application_build_number"),
+			ApplicationVersion:     appInfo.text("application_version"),
+			ApplicationBuildNumber: appInfo.text("application_build_number"),
 		},
 		SourceInfo: SourceInfo{
-			Channel: o.object("source_info").text("channel"),
-			Partner: o.object("source_info").text("partner"),
+			Channel: source.text("channel"),
+			Partner: source.text("partner"),
 		},
 	}
-	for _, raw := range o.array("events") {
-		b.Events = append(b.Events, parseEvent(raw))
+	if len(events) > 0 {
+		b.Events = make([]Event, len(events))
+		for i, raw := range events {
+			b.Events[i] = parseEvent(raw)
+		}
 	}
 	return nil
 }

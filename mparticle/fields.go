@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"sort"
 	"strings"
+
+	"github.com/layover-dev/layover/internal/jsonvalid"
 )
 
 // object is a JSON object split into its members, in the order they
@@ -209,7 +211,7 @@ func scalarText(raw []byte) string {
 		}
 		return s
 	case c == '-' || (c >= '0' && c <= '9'):
-		if !json.Valid(raw) {
+		if !jsonvalid.Valid(raw) {
 			return ""
 		}
 		return string(raw)

@@ -83,3 +83,21 @@ func FuzzAttributes(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseInt64 checks that ParseInt64's fast path for plain integers
+// returns what the general path returns.
+func FuzzParseInt64(f *testing.F) {
+	for _, seed := range []string{`0`, `-0`, `"17"`, `01`, `"007"`, `9223372036854775807`,
+		`-9223372036854775808`, `9223372036854775808`, `"-"`, ` 12 `, `1e3`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		n, ok := parsePlainInt(trimJSONSpace(raw))
+		if !ok {
+			return
+		}
+		if want := parseInt64Text(raw); want != (Int64{Value: n, Valid: true}) {
+			t.Errorf("fast path of ParseInt64(%q) = %d, general path = %+v", raw, n, want)
+		}
+	})
+}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+
+	"github.com/layover-dev/layover/internal/jsonvalid"
 )
 
 // maxDecimalExponent bounds the exponent of a decimal such as "1.4e12" that
@@ -27,6 +29,14 @@ type Int64 struct {
 // toward zero ("1432825980486.9" gives 1432825980486). Anything else gives an
 // invalid Int64, never an error.
 func ParseInt64(raw []byte) Int64 {
+	if n, ok := parsePlainInt(trimJSONSpace(raw)); ok {
+		return Int64{Value: n, Valid: true}
+	}
+	return parseInt64Text(raw)
+}
+
+// parseInt64Text is ParseInt64's general path, for every form it accepts.
+func parseInt64Text(raw []byte) Int64 {
 	text := strings.TrimSpace(scalarText(raw))
 	if text == "" {
 		return Int64{}
@@ -38,6 +48,38 @@ func ParseInt64(raw []byte) Int64 {
 		return Int64{}
 	}
 	return parseDecimalInt(text)
+}
+
+// parsePlainInt parses an integer of at most 19 digits, with an optional
+// minus sign, no leading zero and optional quotes around it, which is how
+// ids and timestamps arrive. It reports false for anything else, which
+// then takes ParseInt64's general path. The forwarder decodes several such
+// numbers per event, and the general path allocated for each.
+func parsePlainInt(raw []byte) (int64, bool) {
+	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' {
+		raw = raw[1 : n-1]
+	}
+	negative := len(raw) > 0 && raw[0] == '-'
+	if negative {
+		raw = raw[1:]
+	}
+	if len(raw) == 0 || len(raw) > 19 || (raw[0] == '0' && len(raw) > 1) {
+		return 0, false
+	}
+	var u uint64
+	for _, c := range raw {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		u = u*10 + uint64(c-'0') // 19 digits stay below 2^64
+	}
+	switch {
+	case negative && u <= 1<<63:
+		return int64(-u), true // -2^63 wraps to itself, the right value
+	case !negative && u < 1<<63:
+		return int64(u), true
+	}
+	return 0, false
 }
 
 // UnmarshalJSON sets n from a JSON number, numeric string or null. It never
@@ -107,5 +149,5 @@ func isJSONNumber(text string) bool {
 	if text == "" || (text[0] != '-' && (text[0] < '0' || text[0] > '9')) {
 		return false
 	}
-	return json.Valid([]byte(text))
+	return jsonvalid.Valid([]byte(text))
 }

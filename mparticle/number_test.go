@@ -39,6 +39,14 @@ func TestParseInt64(t *testing.T) {
 		{"hex string", `"0x10"`, Int64{}},
 		{"NaN string", `"NaN"`, Int64{}},
 		{"invalid json number", `01`, Int64{}},
+		{"int64 min", `-9223372036854775808`, Int64{-9223372036854775808, true}},
+		{"below int64", `"-9223372036854775809"`, Int64{}},
+		{"19 nines", `9999999999999999999`, Int64{}},
+		{"20 digits", `12345678901234567890`, Int64{}},
+		{"leading zeros in string", `"007"`, Int64{7, true}},
+		{"negative zero", `-0`, Int64{0, true}},
+		{"minus only", `"-"`, Int64{}},
+		{"one quote", `"12`, Int64{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

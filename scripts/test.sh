@@ -234,6 +234,7 @@ FUZZ_TARGETS=(
 	"./internal/jsonvalid FuzzValid 300000"
 	"./iterable FuzzAppendEvent 100000"
 	"./mparticle FuzzAttributes 200000"
+	"./mparticle FuzzParseInt64 500000"
 )
 
 # run_fuzz runs each fuzz target for its budget, or for LAYOVER_FUZZ_TIME
