@@ -48,9 +48,6 @@ func (q *Queue) Send(ctx context.Context, body []byte) (string, error) {
 		return "", fmt.Errorf("send: body of %d bytes is over the limit of %d bytes: %w",
 			len(body), MaxBodySize, queue.ErrTooLarge)
 	}
-	if body == nil {
-		body = []byte{} // nil would bind as NULL
-	}
 	r := &sendRequest{
 		id:         queue.NewMessageID(),
 		body:       body,
@@ -218,9 +215,14 @@ func (q *Queue) insertMessages(batch []*sendRequest) error {
 	return nil
 }
 
-// insertOne stores one message with its body, visible at enqueuedAt.
+// insertOne stores one message with its body, visible at enqueuedAt. It
+// stores a nil body as an empty blob, because the driver binds nil as NULL
+// and reads an empty blob back as nil, as Redrive does.
 func insertOne(ctx context.Context, insertMessage, insertBody *sql.Stmt, id string, body []byte,
 	enqueuedAt int64) error {
+	if body == nil {
+		body = []byte{}
+	}
 	res, err := insertMessage.ExecContext(ctx, id, enqueuedAt, enqueuedAt)
 	if err != nil {
 		return err
