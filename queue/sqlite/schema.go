@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 )
 
@@ -155,7 +156,7 @@ SELECT
 }
 
 // migrate brings the schema up to schemaVersion in one transaction.
-func migrate(ctx context.Context, db *sql.DB) error {
+func migrate(ctx context.Context, db *sql.DB, logger *slog.Logger) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("migrate schema: %w", err)
@@ -168,6 +169,11 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	}
 	if version == schemaVersion {
 		return nil
+	}
+	if version > 0 {
+		// Version 2 copies every stored body, which takes time and disk
+		// space in proportion to the backlog.
+		logger.Info("migrating the queue database", "from_version", version, "to_version", schemaVersion)
 	}
 	for v := version + 1; v <= schemaVersion; v++ {
 		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {

@@ -148,7 +148,7 @@ func (q *Queue) openDatabase(ctx context.Context) error {
 	if q.writeDB, err = openPool(ctx, path, roleWrite, 1); err != nil {
 		return err
 	}
-	if err := migrate(ctx, q.writeDB); err != nil {
+	if err := migrate(ctx, q.writeDB, q.logger); err != nil {
 		return err
 	}
 	if q.writeStmts, err = prepareWriteStmts(ctx, q.writeDB); err != nil {
