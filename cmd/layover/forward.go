@@ -36,12 +36,18 @@ func (fs *flagSet) forwardFlags() {
 		"time a run may wait between retries while Iterable answers 429 or 5xx")
 }
 
-// newForwarder builds the forwarder from the configuration.
-func newForwarder(c *config, eng *engine, log *slog.Logger) (*forward.Forwarder, error) {
+// checkForwardConfig checks the Iterable key and the forward settings and
+// returns the mapper, before anything opens the queue.
+func checkForwardConfig(c *config) (*mapping.Mapper, error) {
 	if c.IterableKey == "" {
 		return nil, usagef("missing Iterable API key: set ITERABLE_API_KEY (or -iterable-api-key) to a server-side key of the project")
 	}
-	mapper, err := checkForwardSettings(c)
+	return checkForwardSettings(c)
+}
+
+// newForwarder builds the forwarder from the configuration.
+func newForwarder(c *config, eng *engine, log *slog.Logger) (*forward.Forwarder, error) {
+	mapper, err := checkForwardConfig(c)
 	if err != nil {
 		return nil, err
 	}
@@ -121,6 +127,9 @@ func runForward(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 
+	if _, err := checkForwardConfig(c); err != nil {
+		return err
+	}
 	eng, err := openQueue(ctx, c, false)
 	if err != nil {
 		return err
