@@ -63,6 +63,7 @@ type Queue struct {
 
 	sends            chan *sendRequest
 	committed        chan []*sendRequest // from runWriter to runSyncer
+	syncerIdle       chan struct{}       // a token from runSyncer when it waits for a group
 	writerDone       chan struct{}       // closed when runSyncer ends
 	log              *logSyncer
 	syncErr          atomic.Pointer[error] // the first failed sync
@@ -110,6 +111,7 @@ func open(ctx context.Context, dir string, opts queue.Options, maxBatchMessages 
 		now:              time.Now,
 		sends:            make(chan *sendRequest, 4*maxBatchMessages),
 		committed:        make(chan []*sendRequest),
+		syncerIdle:       make(chan struct{}, 1),
 		log:              newLogSyncer(filepath.Join(dir, DatabaseFile)),
 		writerDone:       make(chan struct{}),
 		maxBatchMessages: maxBatchMessages,

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -101,22 +102,73 @@ func TestGroupCommitSharesTransactions(t *testing.T) {
 	}
 }
 
-func TestCollectBatchSkipsAbandonedSend(t *testing.T) {
-	q := &Queue{sends: make(chan *sendRequest, 4), maxBatchMessages: 10}
+func TestPlaceSkipsAbandonedSend(t *testing.T) {
+	q := &Queue{maxBatchMessages: 10}
 	abandoned := &sendRequest{id: "abandoned"}
 	abandoned.state.Store(requestAbandoned)
-	pending := &sendRequest{id: "pending"}
-	q.sends <- pending
+	g := &group{}
 
-	batch, next := q.collectBatch(abandoned)
-	if len(batch) != 1 || batch[0] != pending {
-		t.Errorf("batch has %d sends, want only the pending one", len(batch))
+	q.place(g, abandoned)
+	if len(g.sends) != 0 || g.tx != nil {
+		t.Errorf("place stored an abandoned send: group has %d sends", len(g.sends))
 	}
-	if next != nil {
-		t.Errorf("collectBatch carried send %s over to the next batch", next.id)
+	if got := abandoned.state.Load(); got != requestAbandoned {
+		t.Errorf("abandoned send state = %d, want requestAbandoned", got)
 	}
-	if got := pending.state.Load(); got != requestTaken {
-		t.Errorf("pending send state = %d, want requestTaken", got)
+}
+
+// TestReceiveWhileSendsFlow checks that Receive and Delete get the write
+// connection while sends keep the writer's transaction open between
+// syncs, as a forwarder inside serve does under webhook load.
+func TestReceiveWhileSendsFlow(t *testing.T) {
+	ctx := context.Background()
+	q := openTestQueue(t, t.TempDir(), queue.Options{})
+	body := bytes.Repeat([]byte("x"), 7000)
+
+	stop := make(chan struct{})
+	var sent sync.WaitGroup
+	var sendErrs, sends atomic.Int64
+	for range 8 {
+		sent.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := q.Send(ctx, body); err != nil {
+					sendErrs.Add(1)
+				}
+				sends.Add(1)
+			}
+		})
+	}
+
+	received := 0
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		msgs, err := q.Receive(ctx, 10, time.Minute)
+		if err != nil {
+			t.Fatalf("Receive during sends: %v", err)
+		}
+		var receipts []string
+		for _, m := range msgs {
+			receipts = append(receipts, m.Receipt)
+		}
+		if err := q.Delete(ctx, receipts); err != nil {
+			t.Fatalf("Delete during sends: %v", err)
+		}
+		received += len(msgs)
+	}
+	close(stop)
+	sent.Wait()
+
+	t.Logf("%d sends and %d receives in one second", sends.Load(), received)
+	if n := sendErrs.Load(); n > 0 {
+		t.Errorf("%d sends failed", n)
+	}
+	if received == 0 {
+		t.Error("no message received while sends flowed")
 	}
 }
 

@@ -50,21 +50,34 @@ func (m syncMode) pragma() string {
 // same connection, so that a relaxed mode can never carry over to a
 // transaction that must be durable.
 func (q *Queue) writeTx(ctx context.Context, mode syncMode, fn func(tx *sql.Tx) error) error {
-	conn, err := q.writeDB.Conn(ctx)
+	conn, tx, err := q.beginWrite(ctx, mode)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, mode.pragma()); err != nil {
-		return fmt.Errorf("set synchronous mode: %w", err)
-	}
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
 	return tx.Commit()
+}
+
+// beginWrite takes the write connection, selects mode on it and begins a
+// transaction. The caller ends the transaction and then closes the
+// connection, which returns it to the pool.
+func (q *Queue) beginWrite(ctx context.Context, mode syncMode) (*sql.Conn, *sql.Tx, error) {
+	conn, err := q.writeDB.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := conn.ExecContext(ctx, mode.pragma()); err != nil {
+		_ = conn.Close()
+		return nil, nil, fmt.Errorf("set synchronous mode: %w", err)
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		_ = conn.Close()
+		return nil, nil, err
+	}
+	return conn, tx, nil
 }

@@ -89,46 +89,145 @@ func (q *Queue) enqueue(ctx context.Context, r *sendRequest) error {
 	}
 }
 
-// runWriter commits sends until Close closes the channel and every queued
-// send is committed, then closes the syncer's channel. Each commit is
-// written without a sync and handed to runSyncer, which syncs the log and
-// notifies the senders, so the writer commits the next group while the disk
-// syncs the last.
+// runWriter stores sends until Close closes the channel and every queued
+// send is committed, then closes the syncer's channel. It inserts each send
+// into an open transaction as soon as it arrives, and commits that group
+// when runSyncer is idle. The inserts of one group thus overlap the sync of
+// the last, and every send that arrives meanwhile joins the group.
 func (q *Queue) runWriter() {
 	defer close(q.committed)
-	var next *sendRequest
+	g := &group{}
 	for {
-		first := next
-		if first == nil {
+		var r *sendRequest
+		if len(g.sends) == 0 {
 			var ok bool
-			if first, ok = <-q.sends; !ok {
+			if r, ok = <-q.sends; !ok {
+				return
+			}
+		} else {
+			var ok bool
+			select {
+			case r, ok = <-q.sends: // a waiting send joins the group first
+			default:
+				select {
+				case r, ok = <-q.sends:
+				case <-q.syncerIdle:
+					q.commitGroup(g)
+					continue
+				}
+			}
+			if !ok {
+				<-q.syncerIdle
+				q.commitGroup(g)
 				return
 			}
 		}
-		var batch []*sendRequest
-		batch, next = q.collectBatch(first)
-		if len(batch) == 0 {
-			continue
-		}
-		if err := q.insertMessages(batch); err != nil {
-			notify(batch, err)
-			continue
-		}
-		q.committed <- batch
+		q.place(g, r)
 	}
 }
 
+// group is the open transaction of runWriter and the sends stored in it.
+type group struct {
+	conn          *sql.Conn
+	tx            *sql.Tx
+	insertMessage *sql.Stmt
+	insertBody    *sql.Stmt
+	sends         []*sendRequest
+	size          int
+}
+
+// place stores r in g, first committing g when r would take it past the
+// group limits. A send whose context ended before this point is not
+// stored.
+func (q *Queue) place(g *group, r *sendRequest) {
+	if !r.state.CompareAndSwap(requestPending, requestTaken) {
+		return
+	}
+	if len(g.sends) > 0 && (len(g.sends) >= q.maxBatchMessages || g.size+len(r.body) > maxBatchBytes) {
+		<-q.syncerIdle
+		q.commitGroup(g)
+	}
+	if err := q.insertSend(g, r); err != nil {
+		err = fmt.Errorf("store message: %w", err)
+		notify(append(g.sends, r), err)
+		g.rollback()
+	}
+}
+
+// insertSend inserts r into g's transaction, which it begins when g is
+// empty.
+func (q *Queue) insertSend(g *group, r *sendRequest) error {
+	if err := q.syncFailed(); err != nil {
+		return err
+	}
+	// The senders' contexts differ and each waits for the outcome, so the
+	// statements run to their end.
+	ctx := context.Background()
+	if g.tx == nil {
+		conn, tx, err := q.beginWrite(ctx, syncNormal)
+		if err != nil {
+			return err
+		}
+		g.conn, g.tx = conn, tx
+		g.insertMessage = q.stmt(ctx, tx, queryInsertMessage)
+		g.insertBody = q.stmt(ctx, tx, queryInsertBody)
+	}
+	if err := insertOne(ctx, g.insertMessage, g.insertBody, r.id, r.body, r.enqueuedAt); err != nil {
+		return err
+	}
+	g.sends = append(g.sends, r)
+	g.size += len(r.body)
+	return nil
+}
+
+// commitGroup commits g without a sync and hands its sends to runSyncer,
+// which the caller has seen idle. When the commit fails, it notifies the
+// sends and leaves runSyncer idle.
+func (q *Queue) commitGroup(g *group) {
+	sends := g.sends
+	err := g.tx.Commit()
+	g.release()
+	if err != nil {
+		notify(sends, fmt.Errorf("store message: %w", err))
+		q.syncerIdle <- struct{}{} // runSyncer took no group
+		return
+	}
+	q.sendCommits.Add(1)
+	q.committed <- sends
+}
+
+// rollback ends g's transaction, if any, and empties g.
+func (g *group) rollback() {
+	if g.tx != nil {
+		_ = g.tx.Rollback()
+	}
+	g.release()
+}
+
+// release returns g's connection to the pool and empties g.
+func (g *group) release() {
+	if g.conn != nil {
+		_ = g.conn.Close()
+	}
+	*g = group{}
+}
+
 // runSyncer syncs the log for each group that runWriter committed and
-// notifies its senders. The channel between them has no buffer: while one
-// group syncs, the writer commits the next and then waits, and the sends
-// that arrive meanwhile join one larger group.
+// notifies its senders. Before it waits for a group, it puts a token in
+// syncerIdle, and runWriter commits only with that token, so one group is
+// synced at a time while the next one fills.
 //
 // After a failed sync every later send fails too, because Linux may drop
 // the pages that did not reach the disk and report success on the next
 // sync, so no later sync can prove anything durable.
 func (q *Queue) runSyncer() {
 	defer close(q.writerDone)
-	for batch := range q.committed {
+	for {
+		q.syncerIdle <- struct{}{}
+		batch, ok := <-q.committed
+		if !ok {
+			return
+		}
 		err := q.syncFailed()
 		if err == nil {
 			if err = q.log.sync(); err != nil {
@@ -158,61 +257,6 @@ func notify(batch []*sendRequest, err error) {
 	for _, r := range batch {
 		r.done <- err
 	}
-}
-
-// collectBatch takes first and every send already waiting, up to the batch
-// limits. It returns the send that did not fit, if any, for the next batch.
-func (q *Queue) collectBatch(first *sendRequest) (batch []*sendRequest, next *sendRequest) {
-	size := 0
-	add := func(r *sendRequest) {
-		// A send whose context ended before this point is not stored.
-		if r.state.CompareAndSwap(requestPending, requestTaken) {
-			batch = append(batch, r)
-			size += len(r.body)
-		}
-	}
-	add(first)
-	for len(batch) < q.maxBatchMessages {
-		select {
-		case r, ok := <-q.sends:
-			if !ok {
-				return batch, nil
-			}
-			if len(batch) > 0 && size+len(r.body) > maxBatchBytes {
-				return batch, r
-			}
-			add(r)
-		default:
-			return batch, nil
-		}
-	}
-	return batch, nil
-}
-
-// insertMessages stores a batch in one transaction without a sync. The
-// caller syncs the log before it reports success.
-func (q *Queue) insertMessages(batch []*sendRequest) error {
-	if err := q.syncFailed(); err != nil {
-		return err
-	}
-	// The callers' contexts differ and each caller waits for the outcome, so
-	// the commit runs to its end.
-	ctx := context.Background()
-	err := q.writeTx(ctx, syncNormal, func(tx *sql.Tx) error {
-		insertMessage := q.stmt(ctx, tx, queryInsertMessage)
-		insertBody := q.stmt(ctx, tx, queryInsertBody)
-		for _, r := range batch {
-			if err := insertOne(ctx, insertMessage, insertBody, r.id, r.body, r.enqueuedAt); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("store message: %w", err)
-	}
-	q.sendCommits.Add(1)
-	return nil
 }
 
 // insertOne stores one message with its body, visible at enqueuedAt. It
