@@ -86,7 +86,7 @@ func DecodeEvent(body []byte) (Event, error) {
 	if len(body) == 0 || body[0] != '{' || !jsonvalid.Valid(body) {
 		return Event{}, fmt.Errorf("%w: invalid event envelope", ErrNotObject)
 	}
-	return parseEvent(body), nil
+	return parseEvent(parseObject(body, indexBrackets(body))), nil
 }
 
 // UnmarshalJSON decodes a batch as Decode does.
@@ -108,10 +108,10 @@ func (b *Batch) UnmarshalJSON(data []byte) error {
 		}
 		return fmt.Errorf("%w: %w", ErrNotObject, err)
 	}
-	o := parseObject(data)
+	o := parseObject(data, indexBrackets(data))
 	appInfo := o.object("application_info")
 	source := o.object("source_info")
-	events := o.array("events")
+	events := o.objects("events")
 	*b = Batch{
 		MPID:           o.int64("mpid"),
 		BatchID:        o.int64("batch_id"),
@@ -131,8 +131,8 @@ func (b *Batch) UnmarshalJSON(data []byte) error {
 	}
 	if len(events) > 0 {
 		b.Events = make([]Event, len(events))
-		for i, raw := range events {
-			b.Events[i] = parseEvent(raw)
+		for i, envelope := range events {
+			b.Events[i] = parseEvent(envelope)
 		}
 	}
 	return nil
@@ -156,10 +156,9 @@ func (b *Batch) Identity(kind string) string {
 // deterministic.
 func parseIdentities(o object) []Identity {
 	var ids []Identity
-	if elements := o.array("user_identities"); elements != nil {
-		for _, raw := range elements {
-			element := parseObject(raw)
-			if element == nil {
+	if elements := o.objects("user_identities"); elements != nil {
+		for _, element := range elements {
+			if !element.ok() {
 				continue
 			}
 			ids = append(ids, Identity{

@@ -102,8 +102,7 @@ type ProductImpression struct {
 
 // parseEvent decodes one element of events. An element that is not an
 // object gives an Event with an empty Type, which mapping skips as unknown.
-func parseEvent(raw json.RawMessage) Event {
-	envelope := parseObject(raw)
+func parseEvent(envelope object) Event {
 	data := envelope.object("data")
 	e := Event{
 		Type:              envelope.text("event_type"),
@@ -124,7 +123,7 @@ func parseEvent(raw json.RawMessage) Event {
 
 		ProductAction:      parseProductAction(data.object("product_action")),
 		PromotionAction:    parsePromotionAction(data.object("promotion_action")),
-		ProductImpressions: parseImpressions(data.array("product_impressions")),
+		ProductImpressions: parseImpressions(data.objects("product_impressions")),
 		CurrencyCode:       data.text("currency_code"),
 	}
 	if rawData := trimJSONSpace(envelope.get("data")); len(rawData) > 0 && string(rawData) != "null" {
@@ -134,7 +133,7 @@ func parseEvent(raw json.RawMessage) Event {
 }
 
 func parseProductAction(o object) *ProductAction {
-	if o == nil {
+	if !o.ok() {
 		return nil
 	}
 	return &ProductAction{
@@ -142,18 +141,17 @@ func parseProductAction(o object) *ProductAction {
 		TransactionID: o.text("transaction_id"),
 		TotalAmount:   o.number("total_amount"),
 		CurrencyCode:  o.text("currency_code"),
-		Products:      parseProducts(o.array("products")),
+		Products:      parseProducts(o.objects("products")),
 	}
 }
 
 func parsePromotionAction(o object) *PromotionAction {
-	if o == nil {
+	if !o.ok() {
 		return nil
 	}
 	action := &PromotionAction{Action: o.text("action")}
-	for _, raw := range o.array("promotions") {
-		p := parseObject(raw)
-		if p == nil {
+	for _, p := range o.objects("promotions") {
+		if !p.ok() {
 			continue
 		}
 		action.Promotions = append(action.Promotions, Promotion{
@@ -166,26 +164,24 @@ func parsePromotionAction(o object) *PromotionAction {
 	return action
 }
 
-func parseImpressions(elements []json.RawMessage) []ProductImpression {
+func parseImpressions(elements []object) []ProductImpression {
 	var impressions []ProductImpression
-	for _, raw := range elements {
-		o := parseObject(raw)
-		if o == nil {
+	for _, o := range elements {
+		if !o.ok() {
 			continue
 		}
 		impressions = append(impressions, ProductImpression{
 			List:     o.text("product_impression_list"),
-			Products: parseProducts(o.array("products")),
+			Products: parseProducts(o.objects("products")),
 		})
 	}
 	return impressions
 }
 
-func parseProducts(elements []json.RawMessage) []Product {
+func parseProducts(elements []object) []Product {
 	var products []Product
-	for _, raw := range elements {
-		o := parseObject(raw)
-		if o == nil {
+	for _, o := range elements {
+		if !o.ok() {
 			continue
 		}
 		products = append(products, Product{

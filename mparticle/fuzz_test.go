@@ -75,7 +75,7 @@ func FuzzAttributes(f *testing.F) {
 		if len(raw) == 0 || raw[0] != '{' || !json.Valid(raw) {
 			return
 		}
-		o := object{{name: []byte("attrs"), value: raw}}
+		o := object{members: []member{{name: []byte("attrs"), value: raw}}}
 		got := o.attributes("attrs")
 		want := decodeAttributes(raw)
 		if !reflect.DeepEqual(got, want) {

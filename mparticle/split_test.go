@@ -43,7 +43,19 @@ func FuzzSplit(f *testing.F) {
 	})
 }
 
+// checkSplit checks the split of raw without and with a bracket index of
+// raw, so that lookups at an offset past leading whitespace are covered.
 func checkSplit(t *testing.T, raw []byte) {
+	t.Helper()
+	idx := indexBrackets(raw)
+	if idx == nil {
+		t.Fatalf("indexBrackets(%q) = nil for valid JSON", raw)
+	}
+	checkSplitWith(t, raw, nil)
+	checkSplitWith(t, raw, idx)
+}
+
+func checkSplitWith(t *testing.T, raw []byte, idx *brackets) {
 	t.Helper()
 	trimmed := trimJSONSpace(raw)
 	if len(trimmed) == 0 {
@@ -55,7 +67,8 @@ func checkSplit(t *testing.T, raw []byte) {
 		if err := json.Unmarshal(trimmed, &want); err != nil {
 			t.Fatalf("json.Unmarshal(%q): %v", raw, err)
 		}
-		got, ok := splitObject(trimmed)
+		members, ok := splitObject(trimmed, idx)
+		got := object{members: members}
 		if !ok {
 			t.Fatalf("splitObject(%q) failed", raw)
 		}
@@ -72,7 +85,7 @@ func checkSplit(t *testing.T, raw []byte) {
 		if err := json.Unmarshal(trimmed, &want); err != nil {
 			t.Fatalf("json.Unmarshal(%q): %v", raw, err)
 		}
-		got, ok := splitArray(trimmed)
+		got, ok := splitArray(trimmed, idx)
 		if !ok {
 			t.Fatalf("splitArray(%q) failed", raw)
 		}
@@ -128,5 +141,30 @@ func TestSkipStringBackslashRuns(t *testing.T) {
 		if !ok || end != c.want {
 			t.Errorf("skipString(%s) = %d, %v; want %d", c.raw, end, ok, c.want)
 		}
+	}
+}
+
+func TestBracketsEnd(t *testing.T) {
+	body := []byte(` {"a":[1,{"b":"}]"}],"c":{}} `)
+	idx := indexBrackets(body)
+	if idx == nil {
+		t.Fatal("indexBrackets returned nil for valid JSON")
+	}
+	value := body[6:20] // [1,{"b":"}]"}]
+	if end, ok := idx.end(value, 0); !ok || end != len(value) {
+		t.Errorf("end of the array = %d, %v; want %d, true", end, ok, len(value))
+	}
+	if end, ok := idx.end(value, 3); !ok || end != 13 {
+		t.Errorf("end of the inner object = %d, %v; want 13, true", end, ok)
+	}
+	copied := append([]byte(nil), value...)
+	if _, ok := idx.end(copied, 0); ok {
+		t.Error("end found a copy of the body in the index")
+	}
+	if _, ok := idx.end(value, 1); ok {
+		t.Error("end found a bracket where the body has a digit")
+	}
+	if indexBrackets([]byte(`{"a":[}`)) != nil {
+		t.Error("indexBrackets accepted unmatched brackets")
 	}
 }
