@@ -323,6 +323,27 @@ func TestWriterSyncFailureFailsLaterSends(t *testing.T) {
 	checkWriterEnded(t)
 }
 
+// A group that is still open when a sync fails is rolled back: its
+// senders are told it failed, so it must not reach the queue either.
+func TestWriterRollsBackGroupAfterFailedSync(t *testing.T) {
+	q := openTestQueue(t, t.TempDir(), queue.Options{})
+	release := holdSyncer(t, q)
+	requests := submit(t, q, []byte("1"), []byte("2"))
+	failed := fmt.Errorf("%w: failed in a test", errLogSync)
+	q.syncErr.Store(&failed)
+	release()
+
+	for _, r := range requests {
+		if err := outcome(t, r, 5*time.Second); !errors.Is(err, errLogSync) {
+			t.Errorf("send %s of the open group: error = %v, want errLogSync", r.id, err)
+		}
+	}
+	if stored := storedIDs(t, q); len(stored) != 0 {
+		t.Errorf("%d messages of the failed group are stored, want 0", len(stored))
+	}
+	checkBalance(t, q.readDB, "rolled back group")
+}
+
 // doneCountingContext counts the calls of Done, so that a test can wait
 // until Send has put its request in the channel. Send calls Done once in
 // enqueue and once more while it waits for the outcome.
@@ -502,7 +523,11 @@ func consumeWhileSending(t *testing.T, q *Queue, stop <-chan struct{}) map[strin
 // stored after Close and reopen.
 func TestWriterMixedLoadKeepsAcked(t *testing.T) {
 	dir := t.TempDir()
-	q, err := Open(context.Background(), dir, queue.Options{MaxReceiveCount: 3})
+	// ChangeVisibility keeps a receive counted, so a message that the
+	// consumer keeps making visible reaches the dead-letter queue after
+	// MaxReceiveCount receives, and Redrive then stores it under a new
+	// id. A limit that no message reaches keeps every id in place.
+	q, err := Open(context.Background(), dir, queue.Options{MaxReceiveCount: 1_000_000})
 	if err != nil {
 		t.Fatal(err)
 	}
