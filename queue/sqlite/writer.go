@@ -186,8 +186,8 @@ func (q *Queue) insertSend(g *group, r *sendRequest) error {
 func (q *Queue) commitGroup(g *group) {
 	sends := g.sends
 	if err := q.syncFailed(); err != nil {
-		// No sync can make the group durable any more, so its senders are
-		// told it failed, and the rollback keeps it out of the queue.
+		// No sync can make the group durable any more, so its senders
+		// receive the failure, and the rollback keeps it out of the queue.
 		g.rollback()
 		notify(sends, err)
 		q.syncerIdle <- struct{}{} // runSyncer took no group

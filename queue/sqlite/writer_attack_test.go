@@ -324,7 +324,7 @@ func TestWriterSyncFailureFailsLaterSends(t *testing.T) {
 }
 
 // A group that is still open when a sync fails is rolled back: its
-// senders are told it failed, so it must not reach the queue either.
+// senders receive the failure, so it must not reach the queue either.
 func TestWriterRollsBackGroupAfterFailedSync(t *testing.T) {
 	q := openTestQueue(t, t.TempDir(), queue.Options{})
 	release := holdSyncer(t, q)
