@@ -124,12 +124,22 @@ func TestEndToEndScheduledForward(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	resp, err := http.Get(serve.base + "/metrics")
-	if err != nil {
-		t.Fatalf("GET /metrics: %v", err)
+	// The run records its metrics after the simulator has the events,
+	// when it has deleted the batch, so /metrics may lag for a moment.
+	var metrics []byte
+	for {
+		resp, err := http.Get(serve.base + "/metrics")
+		if err != nil {
+			t.Fatalf("GET /metrics: %v", err)
+		}
+		metrics, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(metrics), `layover_forward_events_total{outcome="delivered"} 6`) ||
+			time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	for _, want := range []string{
 		`layover_forward_events_total{outcome="delivered"} 6`,
 		`layover_forward_runs_total{outcome="ok"}`,
