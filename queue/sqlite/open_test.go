@@ -20,12 +20,13 @@ import (
 // helperEnv selects the role of a test binary started by a test.
 const helperEnv = "LAYOVER_SQLITE_TEST_HELPER"
 
-// startHelper runs this test binary as a helper process with role and dir
-// and returns it once the helper printed "ready".
-func startHelper(t *testing.T, role, dir string) (*exec.Cmd, *bufio.Scanner) {
+// startChild runs the test function named test of this binary as a child
+// process, with env added to its environment, and returns it with its
+// output lines. The child is killed when the test ends.
+func startChild(t *testing.T, test string, env ...string) (*exec.Cmd, *bufio.Scanner) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.v=false")
-	cmd.Env = append(os.Environ(), helperEnv+"="+role, "LAYOVER_SQLITE_TEST_DIR="+dir)
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.v=false")
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -36,15 +37,21 @@ func startHelper(t *testing.T, role, dir string) (*exec.Cmd, *bufio.Scanner) {
 		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start helper process: %v", err)
+		t.Fatalf("start child process %s: %v", test, err)
 	}
 	t.Cleanup(func() {
 		_ = stdin.Close()
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
+	return cmd, bufio.NewScanner(stdout)
+}
 
-	lines := bufio.NewScanner(stdout)
+// startHelper runs this test binary as a helper process with role and dir
+// and returns it once the helper printed "ready".
+func startHelper(t *testing.T, role, dir string) (*exec.Cmd, *bufio.Scanner) {
+	t.Helper()
+	cmd, lines := startChild(t, "TestHelperProcess", helperEnv+"="+role, "LAYOVER_SQLITE_TEST_DIR="+dir)
 	for lines.Scan() {
 		if lines.Text() == "ready" {
 			return cmd, lines

@@ -121,26 +121,7 @@ func sendUntilKilled(dir string) error {
 // with its output lines.
 func startAttackChild(t *testing.T, role, dir string) (*exec.Cmd, *bufio.Scanner) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSchemaAttackHelper$", "-test.v=false")
-	cmd.Env = append(os.Environ(), attackRoleEnv+"="+role, "LAYOVER_SQLITE_TEST_DIR="+dir)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start child process: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = stdin.Close()
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	return cmd, bufio.NewScanner(stdout)
+	return startChild(t, "TestSchemaAttackHelper", attackRoleEnv+"="+role, "LAYOVER_SQLITE_TEST_DIR="+dir)
 }
 
 // waitLine reads output lines of a child until want. It fails the test

@@ -1,12 +1,10 @@
 package sqlite
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -631,20 +629,9 @@ func TestWriterAttackChild(t *testing.T) {
 // reported, including those written between the signal and its death.
 func runKilledSender(t *testing.T, dir string, after int) []string {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestWriterAttackChild$", "-test.v=false")
-	cmd.Env = append(os.Environ(), writerAttackEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start child process: %v", err)
-	}
-
+	cmd, lines := startChild(t, "TestWriterAttackChild", writerAttackEnv+"="+dir)
 	var acked []string
 	killed := false
-	lines := bufio.NewScanner(stdout)
 	for lines.Scan() {
 		line := lines.Text()
 		if id, ok := strings.CutPrefix(line, "acked "); ok {
