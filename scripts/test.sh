@@ -185,9 +185,12 @@ start_fauxqs() {
 		import { writeFileSync } from "node:fs";
 		import { pathToFileURL } from "node:url";
 		const [app, portFile] = process.argv.slice(2);
-		const { startFauxqs } = await import(pathToFileURL(app).href);
-		const server = await startFauxqs({ port: 0, logger: false });
-		writeFileSync(portFile, String(server.port));
+		// startFauxqs listens on every interface; buildApp lets this
+		// script keep the emulator on the loopback address.
+		const { buildApp } = await import(pathToFileURL(app).href);
+		const server = buildApp({ logger: false });
+		await server.listen({ port: 0, host: "127.0.0.1" });
+		writeFileSync(portFile, String(server.server.address().port));
 	EOF
 
 	log "starting fauxqs (SQS emulator)"
