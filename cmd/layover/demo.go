@@ -8,12 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -139,19 +140,8 @@ func postSamples(ctx context.Context, base string, stdout io.Writer) error {
 }
 
 func printReceived(stdout io.Writer, events []iterabletest.StoredEvent) {
-	counts := map[string]int{}
-	for _, ev := range events {
-		counts[ev.EventName]++
-	}
-	names := make([]string, 0, len(counts))
-	for name := range counts {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	fmt.Fprintf(stdout, "5. the Iterable simulator received %d events:\n", len(events))
-	for _, name := range names {
-		fmt.Fprintf(stdout, "   %-30s %d\n", name, counts[name])
-	}
+	fmt.Fprint(stdout, "5. ")
+	printEventCounts(stdout, events)
 	fmt.Fprintln(stdout, "   the first three, as Iterable stored them:")
 	for i, ev := range events {
 		if i == 3 {
@@ -162,6 +152,19 @@ func printReceived(stdout io.Writer, events []iterabletest.StoredEvent) {
 			ID: ev.ID, CreatedAt: ev.CreatedAt, DataFields: ev.DataFields,
 		})
 		fmt.Fprintf(stdout, "   %s\n", b)
+	}
+}
+
+// printEventCounts prints how many events the simulator stored, in all
+// and by name.
+func printEventCounts(stdout io.Writer, events []iterabletest.StoredEvent) {
+	counts := map[string]int{}
+	for _, ev := range events {
+		counts[ev.EventName]++
+	}
+	fmt.Fprintf(stdout, "the Iterable simulator received %d events:\n", len(events))
+	for _, name := range slices.Sorted(maps.Keys(counts)) {
+		fmt.Fprintf(stdout, "   %-30s %d\n", name, counts[name])
 	}
 }
 

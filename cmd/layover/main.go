@@ -39,6 +39,7 @@ Usage:
   layover serve               ingest POST /event-batch and forward on a schedule
   layover forward             drain the queue once, then exit
   layover demo                run the whole path against a local Iterable simulator
+  layover simulate            run the Iterable simulator until Ctrl-C, for forward runs by hand
   layover queue stats         show visible, in-flight and dead-lettered counts
   layover dlq list|show|redrive|purge
                               inspect and redrive dead-lettered messages
@@ -71,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runForward(ctx, rest, stdout, stderr)
 	case "demo":
 		err = runDemo(ctx, rest, stdout, stderr)
+	case "simulate":
+		err = runSimulate(ctx, rest, stdout, stderr)
 	case "queue":
 		err = runQueue(ctx, rest, stdout, stderr)
 	case "dlq":
