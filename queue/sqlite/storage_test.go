@@ -263,7 +263,7 @@ func fillLimitedDisk(dir string) {
 
 func TestSendFileSizeLimit(t *testing.T) {
 	dir := t.TempDir()
-	_, lines := startHelper(t, "fill-limited", dir)
+	cmd, lines := startHelper(t, "fill-limited", dir)
 	stored := map[string]bool{}
 	var failure string
 	for lines.Scan() {
@@ -281,6 +281,10 @@ func TestSendFileSizeLimit(t *testing.T) {
 	if len(stored) == 0 {
 		t.Fatal("no Send succeeded before the limit")
 	}
+
+	// The helper's lock on the folder goes with the process, so wait for
+	// it to exit before opening the folder here.
+	_ = cmd.Wait()
 
 	// Every message that Send reported as stored is in the database.
 	q := openTestQueue(t, dir, queue.Options{})
