@@ -89,7 +89,7 @@ func (q *Queue) sendBatch(
 	out, err := q.client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{
 		QueueUrl: aws.String(queueURL),
 		Entries:  entries,
-	}, q.countRequests)
+	}, q.callOptions)
 	if err != nil {
 		return fmt.Errorf("send message batch: %w", err)
 	}
@@ -122,7 +122,7 @@ func (q *Queue) deleteBatches(ctx context.Context, queueURL string, receipts []s
 		out, err := q.client.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{
 			QueueUrl: aws.String(queueURL),
 			Entries:  entries,
-		}, q.countRequests)
+		}, q.callOptions)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("delete message batch: %w", err))
 			continue
@@ -152,7 +152,7 @@ func (q *Queue) changeVisibilityBatches(
 		out, err := q.client.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{
 			QueueUrl: aws.String(queueURL),
 			Entries:  entries,
-		}, q.countRequests)
+		}, q.callOptions)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("change message visibility batch: %w", err))
 			continue

@@ -47,14 +47,14 @@ func CreateQueues(
 	dead, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{
 		QueueName:  aws.String(deadName),
 		Attributes: queueAttributes(opts.DeadRetention),
-	})
+	}, keepConnection)
 	if err != nil {
 		return "", fmt.Errorf("create dead-letter queue %s: %w", deadName, err)
 	}
 	arn, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
 		QueueUrl:       dead.QueueUrl,
 		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn},
-	})
+	}, keepConnection)
 	if err != nil {
 		return "", fmt.Errorf("get ARN of dead-letter queue %s: %w", deadName, err)
 	}
@@ -70,7 +70,7 @@ func CreateQueues(
 	created, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{
 		QueueName:  aws.String(name),
 		Attributes: attrs,
-	})
+	}, keepConnection)
 	if err != nil {
 		return "", fmt.Errorf("create queue %s: %w", name, err)
 	}

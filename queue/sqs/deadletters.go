@@ -192,7 +192,7 @@ func (q *Queue) receiveDead(ctx context.Context, n int) ([]types.Message, error)
 		WaitTimeSeconds:             deadWaitSeconds,
 		MessageSystemAttributeNames: receiveSystemAttributes,
 		MessageAttributeNames:       attributeNames,
-	}, q.countRequests)
+	}, q.callOptions)
 	if err != nil {
 		return nil, fmt.Errorf("receive from dead-letter queue: %w", err)
 	}

@@ -94,7 +94,7 @@ func (q *Queue) sendMessage(ctx context.Context, part outgoing) (string, error) 
 		QueueUrl:          aws.String(q.url),
 		MessageBody:       aws.String(part.body),
 		MessageAttributes: attrs,
-	}, q.countRequests)
+	}, q.callOptions)
 	if err != nil {
 		return "", err
 	}
@@ -136,7 +136,7 @@ func (q *Queue) Receive(
 		VisibilityTimeout:           seconds,
 		MessageSystemAttributeNames: receiveSystemAttributes,
 		MessageAttributeNames:       attributeNames,
-	}, q.countRequests)
+	}, q.callOptions)
 	if err != nil {
 		return nil, fmt.Errorf("receive: %w", err)
 	}
@@ -226,7 +226,7 @@ func (q *Queue) ChangeVisibility(ctx context.Context, receipt string, timeout ti
 		QueueUrl:          aws.String(q.url),
 		ReceiptHandle:     aws.String(receipt),
 		VisibilityTimeout: seconds,
-	}, q.countRequests)
+	}, q.callOptions)
 	var notInFlight *types.MessageNotInflight
 	var invalid *types.ReceiptHandleIsInvalid
 	if errors.As(err, &notInFlight) || errors.As(err, &invalid) {
@@ -368,7 +368,7 @@ func (q *Queue) messageCounts(
 			types.QueueAttributeNameApproximateNumberOfMessages,
 			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
 		},
-	}, q.countRequests)
+	}, q.callOptions)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -106,7 +106,7 @@ func OpenWithClient(
 			types.QueueAttributeNameRedrivePolicy,
 			types.QueueAttributeNameFifoQueue,
 		},
-	}, q.countRequests)
+	}, q.callOptions)
 	if err != nil {
 		return nil, fmt.Errorf("open sqs queue %s: %w", queueURL, err)
 	}
@@ -152,7 +152,7 @@ func (q *Queue) resolveDeadLetterQueue(ctx context.Context, policy string) error
 	out, err := q.client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{
 		QueueName:              aws.String(arn[5]),
 		QueueOwnerAWSAccountId: aws.String(arn[4]),
-	}, q.countRequests)
+	}, q.callOptions)
 	if err != nil {
 		return fmt.Errorf("get URL of dead-letter queue %s: %w", p.DeadLetterTargetArn, err)
 	}
@@ -182,9 +182,11 @@ func regionFromURL(queueURL string) string {
 // including those of OpenWithClient.
 func (q *Queue) Requests() *Counter { return &q.requests }
 
-// countRequests is passed to every SQS call so that q.requests counts it.
-func (q *Queue) countRequests(o *sqs.Options) {
+// callOptions is passed to every SQS call of q. It makes q.requests count
+// the call and applies keepConnection.
+func (q *Queue) callOptions(o *sqs.Options) {
 	o.APIOptions = append(o.APIOptions, q.requests.AddTo)
+	keepConnection(o)
 }
 
 // Close marks the queue closed and logs the requests this process sent, by
