@@ -10,6 +10,7 @@ package queuetest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/layover-dev/layover/queue"
 )
@@ -30,11 +31,13 @@ type BodySizeLimiter interface {
 type Option func(*config)
 
 type config struct {
-	skip               map[string]string
-	noOldestAge        string
-	noExpiredCount     string
-	releaseResetsCount bool
-	maxBodySize        int
+	skip                  map[string]string
+	noOldestAge           string
+	noExpiredCount        string
+	releaseResetsCount    bool
+	maxBodySize           int
+	earlyVisibility       time.Duration
+	earlyVisibilityReason string
 }
 
 // Skip skips the sub-test called name (see Run for the names) with reason.
@@ -57,6 +60,17 @@ func WithoutExpiredCount(reason string) Option {
 // its body again as a new message, instead of taking back one receive.
 func ReleaseResetsReceiveCount() Option {
 	return func(c *config) { c.releaseResetsCount = true }
+}
+
+// WithEarlyVisibility lets VisibilityTimeout accept a message that becomes
+// visible again up to d before its visibility timeout ends, as measured
+// from before the receive request. It fits an engine whose backing service
+// keeps deadlines on a coarser clock than the test's. The default is 0.
+func WithEarlyVisibility(d time.Duration, reason string) Option {
+	return func(c *config) {
+		c.earlyVisibility = d
+		c.earlyVisibilityReason = reason
+	}
 }
 
 // WithMaxBodySize sets the body size that SizeLimit sends to an engine that

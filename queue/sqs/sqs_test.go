@@ -90,6 +90,8 @@ func TestContract(t *testing.T) {
 		queuetest.ReleaseResetsReceiveCount(),
 		queuetest.WithoutOldestAge("SQS reports the age of the oldest message only as a CloudWatch metric"),
 		queuetest.WithoutExpiredCount("SQS does not count messages removed by retention"),
+		queuetest.WithEarlyVisibility(time.Millisecond,
+			"fauxqs keeps visibility deadlines in whole milliseconds of Date.now()"),
 		queuetest.Skip("Retention", retentionReason),
 		queuetest.Skip("DeadRetention", retentionReason),
 	)
