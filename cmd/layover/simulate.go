@@ -11,9 +11,9 @@ import (
 	"github.com/layover-dev/layover/iterable/iterabletest"
 )
 
-// defaultSimulateAddr is where layover simulate listens unless -addr says
-// otherwise. The port is fixed, so that the settings it prints stay the same
-// from one run to the next.
+// defaultSimulateAddr is the listen address of layover simulate when -addr
+// is not set. A fixed port keeps the printed settings the same from one run
+// to the next.
 const defaultSimulateAddr = "127.0.0.1:8089"
 
 // runSimulate runs the Iterable simulator on a loopback address until the
