@@ -156,13 +156,22 @@ func printReceived(stdout io.Writer, events []iterabletest.StoredEvent) {
 }
 
 // printEventCounts prints how many events the simulator stored, in all
-// and by name.
+// and by name. An event sent again with the same id counts once, because
+// the simulator updates it as Iterable does.
 func printEventCounts(stdout io.Writer, events []iterabletest.StoredEvent) {
 	counts := map[string]int{}
 	for _, ev := range events {
 		counts[ev.EventName]++
 	}
-	fmt.Fprintf(stdout, "the Iterable simulator received %d events:\n", len(events))
+	if len(events) == 0 {
+		fmt.Fprintln(stdout, "the Iterable simulator stored no events")
+		return
+	}
+	noun := "events"
+	if len(events) == 1 {
+		noun = "event"
+	}
+	fmt.Fprintf(stdout, "the Iterable simulator stored %d %s, one per event id:\n", len(events), noun)
 	for _, name := range slices.Sorted(maps.Keys(counts)) {
 		fmt.Fprintf(stdout, "   %-30s %d\n", name, counts[name])
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"slices"
 	"strings"
 
@@ -46,6 +47,9 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		Projects:  []iterabletest.Project{{APIKey: key, Type: iterabletest.Hybrid}},
 		RateLimit: rateLimit,
 	})
+	if err := checkLoopback(addr); err != nil {
+		return err
+	}
 	baseURL, err := sim.Start(addr)
 	if err != nil {
 		return usagef("simulate: %v; choose another address with -addr, such as 127.0.0.1:0", err)
@@ -53,7 +57,8 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer sim.Close()
 
 	fmt.Fprintf(stdout, "Iterable simulator listening on %s\n", baseURL)
-	fmt.Fprintf(stdout, "Forward to it with:\n  ITERABLE_BASE_URL=%s ITERABLE_API_KEY=%s layover forward\n", baseURL, key)
+	fmt.Fprintf(stdout, "Settings for layover serve or layover forward:\n  ITERABLE_BASE_URL=%s ITERABLE_API_KEY=%s\n",
+		baseURL, key)
 	fmt.Fprintf(stdout, "Read a user's events back with:\n  curl -H 'Api-Key: %s' %s/api/events/USER_EMAIL\n", key, baseURL)
 	fmt.Fprintln(stdout, "Press Ctrl-C to stop and print what it received.")
 
@@ -68,5 +73,21 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stdout, "   %-30s %d\n", outcome, stats.ByStatus[status])
 	}
 	printEventCounts(stdout, sim.Events(key))
+	return nil
+}
+
+// checkLoopback rejects a listen address off the loopback interface, so
+// that the simulator, which accepts any event for its key, stays out of
+// reach of other machines.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usagef("simulate: invalid address %q (-addr, LAYOVER_SIMULATE_ADDR): %v; give host:port, such as %s",
+			addr, err, defaultSimulateAddr)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return usagef("simulate: invalid address %q (-addr, LAYOVER_SIMULATE_ADDR): the simulator listens "+
+			"only on a loopback address, such as %s", addr, defaultSimulateAddr)
+	}
 	return nil
 }

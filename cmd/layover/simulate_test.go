@@ -52,7 +52,7 @@ func TestSimulateServesUntilInterrupted(t *testing.T) {
 	if c := <-code; c != exitOK {
 		t.Fatalf("exit status %d, want %d; stderr: %s", c, exitOK, stderr.String())
 	}
-	for _, want := range []string{"trackBulk requests: 1", "HTTP 200", "received 1 events", "Screen View"} {
+	for _, want := range []string{"trackBulk requests: 1", "HTTP 200", "stored 1 event,", "Screen View"} {
 		if !strings.Contains(string(rest), want) {
 			t.Errorf("output after Ctrl-C lacks %q:\n%s", want, rest)
 		}
