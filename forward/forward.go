@@ -144,6 +144,17 @@ type Report struct {
 	Retries   int // requests repeated after 429, 5xx or a network error
 }
 
+// LogValue returns the counts as a group, so that a JSON log line carries
+// each of them as a number.
+func (r Report) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Int("received", r.Received), slog.Int("deleted", r.Deleted), slog.Int("empty", r.Empty),
+		slog.Int("released", r.Released), slog.Int("poison", r.Poison), slog.Int("delivered", r.Delivered),
+		slog.Int("skipped", r.Skipped), slog.Int("rejected", r.Rejected), slog.Int("requests", r.Requests),
+		slog.Int("retries", r.Retries),
+	)
+}
+
 func (r Report) String() string {
 	return fmt.Sprintf("received=%d deleted=%d empty=%d released=%d poison=%d delivered=%d skipped=%d rejected=%d requests=%d retries=%d",
 		r.Received, r.Deleted, r.Empty, r.Released, r.Poison, r.Delivered, r.Skipped, r.Rejected, r.Requests, r.Retries)

@@ -68,11 +68,14 @@ func startSchedule(ctx context.Context, s cron.Schedule, fwd *forward.Forwarder,
 			defer unlock()
 		}
 		log.Info("forward run starting")
+		started := time.Now()
 		report, err := forwardOnce(ctx, fwd, stdout)
 		metrics.observe(report, err)
 		if err != nil {
-			log.Error("forward run ended with an error", "error", err)
+			log.Error("forward run ended with an error", "error", err, "report", report)
+			return
 		}
+		log.Info("forward run finished", "report", report, "duration", time.Since(started).Round(time.Millisecond))
 	}))
 	sc.cron.Start()
 	log.Info("forward schedule started", "next_run", s.Next(time.Now()).Format(time.RFC3339))
