@@ -187,6 +187,9 @@ func TestIngestRejectsInvalidRequests(t *testing.T) {
 	if !strings.Contains(out, "visible:        0") {
 		t.Errorf("rejected requests stored messages:\n%s", out)
 	}
+	if !strings.Contains(out, "oldest message: none") {
+		t.Errorf("queue stats of an empty queue gives an age for its oldest message:\n%s", out)
+	}
 }
 
 // TestKillDuringIngestKeepsAcknowledged SIGKILLs serve while clients POST

@@ -33,6 +33,10 @@ func runQueue(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "in flight:      %d\n", st.InFlight)
 	fmt.Fprintf(stdout, "dead-lettered:  %d\n", st.DeadLettered)
 	fmt.Fprintf(stdout, "expired:        %d\n", st.Expired)
-	fmt.Fprintf(stdout, "oldest message: %s\n", st.OldestAge.Round(time.Second))
+	oldest := st.OldestAge.Round(time.Second).String()
+	if st.Visible+st.InFlight == 0 {
+		oldest = "none, the queue is empty"
+	}
+	fmt.Fprintf(stdout, "oldest message: %s\n", oldest)
 	return nil
 }

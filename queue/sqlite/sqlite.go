@@ -131,7 +131,7 @@ func open(ctx context.Context, dir string, opts queue.Options, maxBatchMessages 
 	go q.runWriter()
 	go q.runSyncer()
 	q.logger.Info("queue opened", "max_receive_count", q.opts.MaxReceiveCount,
-		"retention", q.opts.Retention, "dead_retention", q.opts.DeadRetention)
+		"retention", q.opts.Retention.String(), "dead_retention", q.opts.DeadRetention.String())
 	return q, nil
 }
 
