@@ -159,13 +159,13 @@ func printReceived(stdout io.Writer, events []iterabletest.StoredEvent) {
 // and by name. An event sent again with the same id counts once, because
 // the simulator updates it as Iterable does.
 func printEventCounts(stdout io.Writer, events []iterabletest.StoredEvent) {
-	counts := map[string]int{}
-	for _, ev := range events {
-		counts[ev.EventName]++
-	}
 	if len(events) == 0 {
 		fmt.Fprintln(stdout, "the Iterable simulator stored no events")
 		return
+	}
+	counts := map[string]int{}
+	for _, ev := range events {
+		counts[ev.EventName]++
 	}
 	noun := "events"
 	if len(events) == 1 {

@@ -43,13 +43,14 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		rateLimit = -1 // iterabletest turns the limit off for a negative rate
 	}
 
+	if err := checkLoopback(addr); err != nil {
+		return err
+	}
+
 	sim := iterabletest.New(iterabletest.Options{
 		Projects:  []iterabletest.Project{{APIKey: key, Type: iterabletest.Hybrid}},
 		RateLimit: rateLimit,
 	})
-	if err := checkLoopback(addr); err != nil {
-		return err
-	}
 	baseURL, err := sim.Start(addr)
 	if err != nil {
 		return usagef("simulate: %v; choose another address with -addr, such as 127.0.0.1:0", err)
@@ -85,7 +86,7 @@ func checkLoopback(addr string) error {
 		return usagef("simulate: invalid address %q (-addr, LAYOVER_SIMULATE_ADDR): %v; give host:port, such as %s",
 			addr, err, defaultSimulateAddr)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !iterabletest.IsLoopbackHost(host) {
 		return usagef("simulate: invalid address %q (-addr, LAYOVER_SIMULATE_ADDR): the simulator listens "+
 			"only on a loopback address, such as %s", addr, defaultSimulateAddr)
 	}

@@ -162,7 +162,7 @@ func (s *Server) Start(addr string) (baseURL string, err error) {
 	if err != nil {
 		return "", fmt.Errorf("iterabletest: invalid listen address %q: %w", addr, err)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !IsLoopbackHost(host) {
 		return "", fmt.Errorf("iterabletest: invalid listen address %q: "+
 			"use a loopback address such as 127.0.0.1:0", addr)
 	}
@@ -189,6 +189,13 @@ func (s *Server) Start(addr string) (baseURL string, err error) {
 	baseURL = "http://" + ln.Addr().String()
 	s.logger.Info("iterable simulator listening", "base_url", baseURL)
 	return baseURL, nil
+}
+
+// IsLoopbackHost reports whether host, the host part of a listen address,
+// is "localhost" or a loopback IP address: the only hosts Start accepts.
+func IsLoopbackHost(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 // startable returns why Start may not run, or nil. Server.mu must be held.
