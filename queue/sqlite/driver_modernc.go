@@ -30,11 +30,11 @@ func dataSourceName(path string, role connRole) string {
 		// SQLite checkpoints inside the commit that crosses this many
 		// log pages, and the writer waits while the checkpoint copies
 		// and syncs them. Those pauses set the ingest p99 at half the
-		// maximum rate, and they grow with the database: after the
-		// benchmark's closed-loop rounds (about 1.4 GB stored), 256
-		// pages (4 MiB) gave 11.4 to 16.0 ms in four runs, 64 pages
-		// (1 MiB) 5.7 to 7.7 ms, at the same throughput. The default of
-		// 1000 pages gave 13 to 24 ms on a small database.
+		// maximum rate, and they grow with the database. With about
+		// 1.4 GB stored, four benchmark runs at 256 pages (4 MiB) gave
+		// 11.4 to 16.0 ms. Four runs at 64 pages (1 MiB) gave 5.7 to
+		// 7.7 ms at the same throughput. The default of 1000 pages gave
+		// 13 to 24 ms even on a small database.
 		query.Add("_pragma", "wal_autocheckpoint(64)")
 	case roleRead:
 		query.Set("_synchronous", "FULL")
