@@ -144,15 +144,15 @@ type Report struct {
 	Retries   int // requests repeated after 429, 5xx or a network error
 }
 
-// LogValue returns the counts as a group, so that a JSON log line carries
-// each of them as a number.
-func (r Report) LogValue() slog.Value {
-	return slog.GroupValue(
+// LogAttrs returns the counts as slog key-value pairs, so that a JSON log
+// line carries each of them as a number field of its own.
+func (r Report) LogAttrs() []any {
+	return []any{
 		slog.Int("received", r.Received), slog.Int("deleted", r.Deleted), slog.Int("empty", r.Empty),
 		slog.Int("released", r.Released), slog.Int("poison", r.Poison), slog.Int("delivered", r.Delivered),
 		slog.Int("skipped", r.Skipped), slog.Int("rejected", r.Rejected), slog.Int("requests", r.Requests),
 		slog.Int("retries", r.Retries),
-	)
+	}
 }
 
 func (r Report) String() string {

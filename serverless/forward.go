@@ -84,12 +84,7 @@ func (f *Forwarder) Handle(ctx context.Context, _ json.RawMessage) (RunResult, e
 	start := time.Now()
 	report, err := f.run(ctx)
 	result := newRunResult(report, time.Since(start))
-	attrs := []any{
-		"received", report.Received, "deleted", report.Deleted, "released", report.Released,
-		"poison", report.Poison, "delivered", report.Delivered, "skipped", report.Skipped,
-		"rejected", report.Rejected, "requests", report.Requests, "retries", report.Retries,
-		"duration_ms", result.DurationMS,
-	}
+	attrs := append(report.LogAttrs(), "duration_ms", result.DurationMS)
 	// aws-lambda-go prints a returned error as plain text. This line adds
 	// the run's counts as JSON fields that Logs Insights can query.
 	switch {

@@ -71,11 +71,12 @@ func startSchedule(ctx context.Context, s cron.Schedule, fwd *forward.Forwarder,
 		started := time.Now()
 		report, err := forwardOnce(ctx, fwd, stdout)
 		metrics.observe(report, err)
+		attrs := append(report.LogAttrs(), "duration_ms", time.Since(started).Milliseconds())
 		if err != nil {
-			log.Error("forward run ended with an error", "error", err, "report", report)
+			log.Error("forward run failed", append(attrs, "error", err)...)
 			return
 		}
-		log.Info("forward run finished", "report", report, "duration", time.Since(started).Round(time.Millisecond))
+		log.Info("forward run finished", attrs...)
 	}))
 	sc.cron.Start()
 	log.Info("forward schedule started", "next_run", s.Next(time.Now()).Format(time.RFC3339))
