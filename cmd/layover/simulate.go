@@ -37,7 +37,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	if strings.TrimSpace(key) == "" {
-		return usagef("simulate: empty API key (-api-key, LAYOVER_SIMULATE_API_KEY): give any non-empty text")
+		return usagef("simulate: missing API key (-api-key, LAYOVER_SIMULATE_API_KEY): set any non-empty text")
 	}
 	if rateLimit <= 0 {
 		rateLimit = -1 // iterabletest turns the limit off for a negative rate
