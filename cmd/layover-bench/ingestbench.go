@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -21,10 +22,39 @@ type ingestServer struct {
 	srv     *server
 	load    *loadGenerator
 	target  target
-	result  loadResult    // closed loop, every round pooled
-	cpu     time.Duration // server CPU time during the measured windows
-	usage   usage         // whole process, read after it stopped
-	halfRun *halfRateRun  // open loop at half the maximum, layover only
+	closed  []*closedRun // one per connection count, in the order of the flag
+	usage   usage        // whole process, read after it stopped
+	halfRun *halfRateRun // open loop at half the maximum, layover only
+}
+
+// closedRun is the closed-loop load at one connection count, every round
+// pooled.
+type closedRun struct {
+	connections int
+	result      loadResult
+	cpu         time.Duration // server CPU time during the measured windows
+}
+
+// at returns the run at the given connection count, or nil.
+func (s *ingestServer) at(connections int) *closedRun {
+	for _, c := range s.closed {
+		if c.connections == connections {
+			return c
+		}
+	}
+	return nil
+}
+
+// best returns the closed-loop run with the highest throughput: the
+// server's maximum over the connection counts.
+func (s *ingestServer) best() *closedRun {
+	var best *closedRun
+	for _, c := range s.closed {
+		if best == nil || c.result.throughput() > best.result.throughput() {
+			best = c
+		}
+	}
+	return best
 }
 
 // halfRateRun is an open-loop run at half of a server's maximum throughput.
@@ -54,8 +84,11 @@ func startIngestServers(ctx context.Context, cfg *benchConfig, workDir string, b
 		}
 		servers = append(servers, &ingestServer{
 			key: key, label: label, srv: srv, target: t,
-			load: newLoadGenerator(bodies, cfg.connections*2),
+			load: newLoadGenerator(bodies, slices.Max(cfg.connections)*2),
 		})
+		for _, n := range cfg.connections {
+			servers[len(servers)-1].closed = append(servers[len(servers)-1].closed, &closedRun{connections: n})
+		}
 		return nil
 	}
 	specs := []struct {
@@ -123,47 +156,52 @@ func stopIngestServers(servers []*ingestServer) {
 	}
 }
 
-// runIngest measures every server, closed loop, in interleaved rounds so
-// that a busy moment of the shared machine hits all of them alike. Then it
-// runs each layover server open loop at half its maximum.
+// runIngest measures every server, closed loop at each connection count,
+// in interleaved rounds so that a busy moment of the shared machine hits
+// all of them alike. Then it runs each layover server open loop at half
+// its maximum, the best of its closed-loop runs.
 func runIngest(ctx context.Context, cfg *benchConfig, servers []*ingestServer, log io.Writer) error {
 	for _, s := range servers {
 		fmt.Fprintf(log, "warm-up %s (%s)\n", s.key, cfg.warmup)
-		s.load.closedLoop(ctx, s.target, cfg.connections, cfg.warmup)
+		s.load.closedLoop(ctx, s.target, cfg.connections[0], cfg.warmup)
 	}
 	for round := 1; round <= cfg.rounds; round++ {
-		for _, s := range servers {
-			if err := measureClosed(ctx, cfg, s); err != nil {
-				return err
+		for _, n := range cfg.connections {
+			for _, s := range servers {
+				run := s.at(n)
+				if err := measureClosed(ctx, cfg, s, run); err != nil {
+					return err
+				}
+				fmt.Fprintf(log, "round %d %-8s %4d connections %8.0f req/s  p99 %s\n", round, s.key, n,
+					run.result.throughput(), run.result.percentile(99))
 			}
-			fmt.Fprintf(log, "round %d %-8s %8.0f req/s  p99 %s\n", round, s.key,
-				s.result.throughput(), s.result.percentile(99))
 		}
 	}
 	for _, s := range servers {
-		if !s.isLayover() || s.result.throughput() == 0 {
+		if !s.isLayover() || s.best().result.throughput() == 0 {
 			continue
 		}
-		rate := s.result.throughput() / 2
-		res := s.load.openLoop(ctx, s.target, rate, cfg.connections*2, cfg.halfRateDuration)
+		rate := s.best().result.throughput() / 2
+		res := s.load.openLoop(ctx, s.target, rate, slices.Max(cfg.connections)*2, cfg.halfRateDuration)
 		s.halfRun = &halfRateRun{rate: rate, result: res}
 		fmt.Fprintf(log, "half rate %-8s %8.0f req/s  p99 %s\n", s.key, res.throughput(), res.percentile(99))
 	}
 	return ctx.Err()
 }
 
-// measureClosed runs one closed-loop window and adds it to s.
-func measureClosed(ctx context.Context, cfg *benchConfig, s *ingestServer) error {
+// measureClosed runs one closed-loop window of s at run's connection
+// count and adds it to run.
+func measureClosed(ctx context.Context, cfg *benchConfig, s *ingestServer, run *closedRun) error {
 	before, err := s.srv.cpuTime()
 	if err != nil {
 		return err
 	}
-	res := s.load.closedLoop(ctx, s.target, cfg.connections, cfg.duration)
+	res := s.load.closedLoop(ctx, s.target, run.connections, cfg.duration)
 	after, err := s.srv.cpuTime()
 	if err != nil {
 		return err
 	}
-	s.cpu += after - before
-	s.result = s.result.merge(res)
+	run.cpu += after - before
+	run.result = run.result.merge(res)
 	return ctx.Err()
 }

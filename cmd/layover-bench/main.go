@@ -25,6 +25,9 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -75,7 +78,7 @@ func runChild(args []string) int {
 
 // benchConfig holds the settings of one benchmark invocation.
 type benchConfig struct {
-	connections      int
+	connections      []int // closed-loop connection counts, each measured
 	rounds           int
 	warmup           time.Duration
 	duration         time.Duration
@@ -96,7 +99,9 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
 	cfg := &benchConfig{}
 	fs := flag.NewFlagSet("layover-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.IntVar(&cfg.connections, "connections", 64, "concurrent keep-alive connections of the closed-loop load")
+	cfg.connections = []int{64, 256}
+	fs.Var((*intList)(&cfg.connections), "connections",
+		"comma-separated counts of concurrent keep-alive connections; the closed loop runs at each")
 	fs.IntVar(&cfg.rounds, "rounds", 2, "interleaved measuring rounds per server")
 	fs.DurationVar(&cfg.warmup, "warmup", 3*time.Second, "unmeasured load per server before the rounds")
 	fs.DurationVar(&cfg.duration, "duration", 8*time.Second, "length of one measuring round")
@@ -117,11 +122,11 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
 	}
 	if *short {
 		cfg.short = true
-		cfg.connections, cfg.rounds = 4, 1
+		cfg.connections, cfg.rounds = []int{4}, 1
 		cfg.warmup, cfg.duration, cfg.halfRateDuration = 100*time.Millisecond, 300*time.Millisecond, 300*time.Millisecond
 		cfg.batches, cfg.limitedBatches = 300, 150
 	}
-	if cfg.connections < 1 || cfg.rounds < 1 || cfg.duration <= 0 || cfg.batches < 1 || cfg.limitedBatches < 0 {
+	if len(cfg.connections) == 0 || slices.Min(cfg.connections) < 1 || cfg.rounds < 1 || cfg.duration <= 0 || cfg.batches < 1 || cfg.limitedBatches < 0 {
 		return nil, errors.New("invalid settings: -connections, -rounds, -duration and -batches must be positive")
 	}
 	cfg.postgresURL = os.Getenv("LAYOVER_BENCH_POSTGRES_URL")
@@ -222,5 +227,34 @@ func benchForward(ctx context.Context, cfg *benchConfig, workDir string, set bod
 		return err
 	}
 	rep.limited = &limited
+	return nil
+}
+
+// intList is a flag of comma-separated positive integers.
+type intList []int
+
+func (l *intList) String() string {
+	if l == nil {
+		return ""
+	}
+	parts := make([]string, len(*l))
+	for i, n := range *l {
+		parts[i] = strconv.Itoa(n)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *intList) Set(v string) error {
+	var out []int
+	for part := range strings.SplitSeq(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(part))
+		if err != nil || n < 1 {
+			return fmt.Errorf("invalid connection count %q: give positive integers such as 64,256", part)
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	*l = out
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -116,5 +117,27 @@ func TestPercentileNearestRank(t *testing.T) {
 	}
 	if got := res.throughput(); got != 1000 {
 		t.Errorf("throughput %v, want 1000", got)
+	}
+}
+
+func TestConnectionsFlag(t *testing.T) {
+	cfg, err := parseBenchFlags([]string{"-connections", "256, 64,256"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(cfg.connections); got != "[256 64]" {
+		t.Errorf("connections %s, want [256 64]", got)
+	}
+	for _, bad := range []string{"0", "64,x", "", "-3"} {
+		if _, err := parseBenchFlags([]string{"-connections", bad}, io.Discard); err == nil {
+			t.Errorf("-connections %q accepted", bad)
+		}
+	}
+	cfg, err = parseBenchFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(cfg.connections); got != "[64 256]" {
+		t.Errorf("default connections %s, want [64 256]", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -27,7 +28,8 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	duration := fs.Duration("duration", 10*time.Minute, "length of the soak")
 	window := fs.Duration("interval", 10*time.Second, "RSS sampling interval")
 	rate := fs.Float64("rate", 0, "requests per second; 0 uses half of the maximum measured first")
-	connections := fs.Int("connections", 64, "connections of the closed-loop run that measures the maximum")
+	connections := intList{64, 256}
+	fs.Var(&connections, "connections", "comma-separated connection counts of the closed-loop runs that measure the maximum")
 	layoverBin := fs.String("layover", "", "layover binary to test; empty builds ./cmd/layover of this module")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -37,7 +39,7 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer os.RemoveAll(workDir)
-	cfg := &benchConfig{layoverBin: *layoverBin, connections: *connections}
+	cfg := &benchConfig{layoverBin: *layoverBin, connections: connections}
 	if cfg.layoverBin == "" {
 		if cfg.layoverBin, err = buildLayover(ctx, workDir); err != nil {
 			return err
@@ -53,17 +55,23 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	set := generateBodies(1, 512)
-	load := newLoadGenerator(set.bodies, *connections*2)
+	workers := slices.Max(connections) * 2
+	load := newLoadGenerator(set.bodies, workers)
 	defer load.close()
 	t := target{url: "http://" + addr + "/event-batch", authorization: "Bearer " + benchAPIKey}
 
-	load.closedLoop(ctx, t, *connections, 3*time.Second)
+	load.closedLoop(ctx, t, connections[0], 3*time.Second)
 	if *rate <= 0 {
-		maxRes := load.closedLoop(ctx, t, *connections, 8*time.Second)
-		*rate = maxRes.throughput() / 2
-		fmt.Fprintf(stderr, "maximum %.0f req/s; soaking at %.0f req/s for %s\n", maxRes.throughput(), *rate, *duration)
+		best, at := 0.0, 0
+		for _, n := range connections {
+			if got := load.closedLoop(ctx, t, n, 8*time.Second).throughput(); got > best {
+				best, at = got, n
+			}
+		}
+		*rate = best / 2
+		fmt.Fprintf(stderr, "maximum %.0f req/s at %d connections; soaking at %.0f req/s for %s\n", best, at, *rate, *duration)
 	}
-	samples, err := soakWindows(ctx, srv, load, t, *rate, *connections*2, *duration, *window, stderr)
+	samples, err := soakWindows(ctx, srv, load, t, *rate, workers, *duration, *window, stderr)
 	u, stopErr := srv.stop()
 	if err != nil {
 		return err
