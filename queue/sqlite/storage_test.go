@@ -22,14 +22,16 @@ import (
 func TestReopenKeepsMessages(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	q, err := Open(ctx, dir, queue.Options{Retention: 500 * time.Millisecond})
+	q, err := Open(ctx, dir, queue.Options{Retention: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
+	clock := &testClock{}
+	q.now = clock.now
 	if _, err := q.Send(ctx, []byte("expires before the reopen")); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(600 * time.Millisecond)
+	clock.jump(2 * time.Hour)
 	bodies := map[string]string{}
 	for _, b := range []string{"kept 1", "kept 2", "in flight"} {
 		id, err := q.Send(ctx, []byte(b))
@@ -49,6 +51,7 @@ func TestReopenKeepsMessages(t *testing.T) {
 	}
 
 	q = openTestQueue(t, dir, queue.Options{})
+	q.now = clock.now
 	st, err := q.Stats(ctx)
 	if err != nil {
 		t.Fatal(err)

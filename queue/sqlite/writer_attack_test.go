@@ -392,7 +392,9 @@ func TestWriterCancelWhileGroupFull(t *testing.T) {
 	for len(q.sends) > 0 {
 		time.Sleep(time.Millisecond)
 	}
-	time.Sleep(20 * time.Millisecond) // the writer marks it taken, then waits for the token
+	// The writer marks it taken, then waits for runSyncer. Marking takes
+	// microseconds on an idle machine, and 200 ms leaves room for a busy one.
+	time.Sleep(200 * time.Millisecond)
 	cancelQueued, queuedResult := startSend(t, q, []byte("queued"))
 
 	cancelQueued()
