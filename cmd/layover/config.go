@@ -65,7 +65,46 @@ type flagSet struct {
 func newFlagSet(name string, stderr io.Writer) *flagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		text, ok := commandHelp[name]
+		if !ok {
+			text = [2]string{"layover " + name + " [flags]", ""}
+		}
+		fmt.Fprintf(stderr, "usage: %s\n", text[0])
+		if text[1] != "" {
+			fmt.Fprintf(stderr, "%s\n", text[1])
+		}
+		fmt.Fprintln(stderr, "\nFlags (a name in parentheses is the environment variable that sets the default):")
+		fs.PrintDefaults()
+	}
 	return &flagSet{FlagSet: fs, cfg: &config{}}
+}
+
+// commandHelp is the synopsis and the description that -h prints for each
+// command, by flag set name.
+var commandHelp = map[string][2]string{
+	"serve": {"layover serve [flags]",
+		"Accepts mParticle webhook batches on POST /event-batch, stores each before it answers,\n" +
+			"and forwards them to Iterable's trackBulk API on a schedule."},
+	"forward": {"layover forward [flags]",
+		"Drains the queue once into Iterable's trackBulk API, then exits. Exit status 75 means\n" +
+			"Iterable was unavailable and the messages are kept for the next run."},
+	"demo": {"layover demo [flags]",
+		"Stores sample batches, forwards them to a local Iterable simulator and prints what it received."},
+	"simulate": {"layover simulate [flags]",
+		"Runs the Iterable simulator on 127.0.0.1 until Ctrl-C, for forward runs by hand."},
+	"queue stats": {"layover queue stats [flags]",
+		"Prints the messages by state (visible, in flight, dead-lettered, expired) and the age of the oldest."},
+	"dlq list": {"layover dlq list [flags]",
+		"Lists the dead-lettered messages with the reason each was moved."},
+	"dlq show": {"layover dlq show ID [flags]",
+		"Prints the body of one dead-lettered message. layover dlq list prints the ids."},
+	"dlq redrive": {"layover dlq redrive [flags]",
+		"Moves every dead-lettered message back to the queue for the next forward run."},
+	"dlq purge": {"layover dlq purge -yes [flags]",
+		"Deletes every dead-lettered message for good."},
+	"rejected list": {"layover rejected list [flags]",
+		"Lists the events that Iterable rejected, with the reason."},
 }
 
 func (fs *flagSet) parse(args []string) (*config, error) {

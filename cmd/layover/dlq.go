@@ -21,17 +21,27 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if len(args) == 0 {
 		return usagef("%s", dlqUsage)
 	}
-	sub := args[0]
+	sub, rest := args[0], args[1:]
+	switch sub {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(stdout, dlqUsage)
+		return errHelp
+	case "list", "show", "redrive", "purge":
+	default:
+		return usagef("unknown dlq command %q\n%s", sub, dlqUsage)
+	}
 	fs := newFlagSet("dlq "+sub, stderr)
 	fs.queueFlags()
-	limit := fs.Int("limit", 100, "most messages to list")
-	yes := fs.Bool("yes", false, "confirm purge")
+	var limit int
+	var yes bool
+	switch sub {
+	case "list":
+		fs.IntVar(&limit, "limit", 100, "most messages to list")
+	case "purge":
+		fs.BoolVar(&yes, "yes", false, "confirm that every dead-lettered message is deleted for good")
+	}
 	var id string
-	rest := args[1:]
-	if sub == "show" {
-		if len(rest) == 0 || rest[0] == "" || rest[0][0] == '-' {
-			return usagef("usage: layover dlq show ID [flags]")
-		}
+	if sub == "show" && len(rest) > 0 && rest[0] != "" && rest[0][0] != '-' {
 		id, rest = rest[0], rest[1:]
 	}
 	quietLogs(stderr)
@@ -39,12 +49,10 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	switch sub {
-	case "list", "show", "redrive", "purge":
-	default:
-		return usagef("unknown dlq command %q\n%s", sub, dlqUsage)
+	if sub == "show" && id == "" {
+		return usagef("missing message id: run layover dlq show ID, with an id from layover dlq list")
 	}
-	if sub == "purge" && !*yes {
+	if sub == "purge" && !yes {
 		return usagef("purge deletes every dead-lettered message for good: run layover dlq purge -yes to confirm")
 	}
 
@@ -58,7 +66,7 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	switch sub {
 	case "list":
-		return listDead(ctx, eng.dead, *limit, stdout)
+		return listDead(ctx, eng.dead, limit, stdout)
 	case "show":
 		return showDead(ctx, eng.dead, id, stdout)
 	case "redrive":

@@ -40,7 +40,7 @@ Usage:
   layover forward             drain the queue once, then exit
   layover demo                run the whole path against a local Iterable simulator
   layover simulate            run the Iterable simulator until Ctrl-C, for forward runs by hand
-  layover queue stats         show visible, in-flight and dead-lettered counts
+  layover queue stats         show messages by state and the age of the oldest
   layover dlq list|show|redrive|purge
                               inspect and redrive dead-lettered messages
   layover rejected list       list events Iterable rejected, with the reason
