@@ -39,7 +39,7 @@ type scheduler struct {
 }
 
 func startSchedule(ctx context.Context, s cron.Schedule, fwd *forward.Forwarder,
-	lock func(context.Context) (func(), bool, error), metrics *forwardMetrics, log *slog.Logger, stdout io.Writer) *scheduler {
+	lock func(context.Context) (func(), bool, error), metrics *forwardMetrics, log *slog.Logger) *scheduler {
 	sc := &scheduler{cron: cron.New()}
 	if s == nil || fwd == nil {
 		log.Info("forwarding is off (LAYOVER_SCHEDULE=off); run layover forward to drain the queue")
@@ -69,7 +69,9 @@ func startSchedule(ctx context.Context, s cron.Schedule, fwd *forward.Forwarder,
 		}
 		log.Info("forward run starting")
 		started := time.Now()
-		report, err := forwardOnce(ctx, fwd, stdout)
+		// The log line below carries the report, so the plain summary that
+		// layover forward prints would only repeat it outside the log format.
+		report, err := forwardOnce(ctx, fwd, io.Discard)
 		metrics.observe(report, err)
 		attrs := append(report.LogAttrs(), "duration_ms", time.Since(started).Milliseconds())
 		if err != nil {

@@ -86,7 +86,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sec.startReloads(runCtx, log)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- sec.serve(srv, ln) }()
-	sched := startSchedule(runCtx, schedule, fwd, eng.lockForwarder, metrics, log, stdout)
+	sched := startSchedule(runCtx, schedule, fwd, eng.lockForwarder, metrics, log)
 
 	select {
 	case <-ctx.Done():
@@ -125,7 +125,11 @@ func checkServeConfig(c *config, log *slog.Logger) (*serveSecurity, cron.Schedul
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := checkForwardSettings(c); err != nil {
+	check := checkForwardSettings
+	if schedule != nil {
+		check = checkForwardConfig // forwarding needs the Iterable key as well
+	}
+	if _, err := check(c); err != nil {
 		return nil, nil, err
 	}
 	if c.MaxBodyBytes < 1024 {
