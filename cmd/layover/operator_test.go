@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +133,49 @@ func TestOutageKeepsBatchesOutOfDeadLetters(t *testing.T) {
 	}
 	if got := sim.EventCount(iterabletest.DefaultAPIKey); got != 10 {
 		t.Errorf("after recovery the simulator has %d events, want 10", got)
+	}
+}
+
+func TestDeadLetterHelpPerCommand(t *testing.T) {
+	env := testEnv(t.TempDir(), "http://127.0.0.1:1")
+	cases := []struct {
+		args    []string
+		want    string
+		notWant string
+	}{
+		{[]string{"dlq", "-h"}, "redrive", ""},
+		{[]string{"dlq", "list", "-h"}, "-limit", "-yes"},
+		{[]string{"dlq", "purge", "-h"}, "-yes", "-limit"},
+		{[]string{"dlq", "show", "-h"}, "usage: layover dlq show ID", "-limit"},
+	}
+	for _, c := range cases {
+		code, out := runLayover(t, env, c.args...)
+		if code != exitOK {
+			t.Errorf("layover %s: exit %d, want %d\n%s", strings.Join(c.args, " "), code, exitOK, out)
+		}
+		if !strings.Contains(out, c.want) {
+			t.Errorf("layover %s lacks %q:\n%s", strings.Join(c.args, " "), c.want, out)
+		}
+		if c.notWant != "" && strings.Contains(out, c.notWant) {
+			t.Errorf("layover %s offers %q, a flag of another command:\n%s", strings.Join(c.args, " "), c.notWant, out)
+		}
+	}
+	if code, out := runLayover(t, env, "dlq", "show"); code != exitUsage || !strings.Contains(out, "missing message id") {
+		t.Errorf("dlq show without an id: exit %d, want %d and the missing id\n%s", code, exitUsage, out)
+	}
+}
+
+func TestServeChecksIterableKeyBeforeQueue(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	env := testEnv(dir, "http://127.0.0.1:1", "LAYOVER_SCHEDULE=@hourly", "ITERABLE_API_KEY=")
+	code, out := runLayover(t, env, "serve")
+	if code != exitUsage || !strings.Contains(out, "ITERABLE_API_KEY") {
+		t.Errorf("serve without an Iterable key: exit %d, want %d naming ITERABLE_API_KEY\n%s", code, exitUsage, out)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("serve without an Iterable key created or opened the data folder: stat error %v", err)
+	}
+	if strings.Contains(out, "queue opened") {
+		t.Errorf("serve opened the queue before it checked the key:\n%s", out)
 	}
 }
