@@ -99,6 +99,12 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
 	cfg := &benchConfig{}
 	fs := flag.NewFlagSet("layover-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: layover-bench [flags]       ingest and forwarder benchmarks, side by side")
+		fmt.Fprintln(stderr, "       layover-bench soak [flags]  10 minutes at half the maximum rate (soak -h for its flags)")
+		fmt.Fprintln(stderr, "\nFlags:")
+		fs.PrintDefaults()
+	}
 	cfg.connections = []int{64, 256}
 	fs.Var((*intList)(&cfg.connections), "connections",
 		"comma-separated counts of concurrent keep-alive connections; the closed loop runs at each")
