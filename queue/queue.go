@@ -49,6 +49,13 @@ type Options struct {
 	// DeadRetention is how long a dead-lettered message is kept after it was
 	// first enqueued. Default 14 days.
 	DeadRetention time.Duration
+	// FollowStoredRetention makes the queue expire messages by the
+	// retentions that its storage recorded from the last queue opened
+	// without this option, instead of Retention and DeadRetention, when
+	// such a record exists. Operator commands set it, so that a shell's
+	// shorter default cannot expire messages that the server keeps. Only
+	// the SQLite engine records retentions; the others ignore this field.
+	FollowStoredRetention bool
 }
 
 // WithDefaults returns o with every zero field set to its default.

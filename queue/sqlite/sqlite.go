@@ -153,6 +153,9 @@ func (q *Queue) openDatabase(ctx context.Context) error {
 	if err := migrate(ctx, q.writeDB, q.logger); err != nil {
 		return err
 	}
+	if err := q.settleRetention(ctx); err != nil {
+		return err
+	}
 	if q.writeStmts, err = prepareWriteStmts(ctx, q.writeDB); err != nil {
 		return err
 	}

@@ -310,3 +310,42 @@ func TestSendFileSizeLimit(t *testing.T) {
 		t.Errorf("found %d of the %d messages that Send reported as stored", found, len(stored))
 	}
 }
+
+func TestOperatorFollowsRecordedRetention(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	q := openTestQueue(t, dir, queue.Options{Retention: 2 * time.Hour})
+	if _, err := q.Send(ctx, []byte("kept for two hours")); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	q = openTestQueue(t, dir, queue.Options{Retention: time.Minute, FollowStoredRetention: true})
+	if q.opts.Retention != 2*time.Hour {
+		t.Errorf("following queue uses retention %s, want the recorded 2h0m0s", q.opts.Retention)
+	}
+	clock := &testClock{}
+	q.now = clock.now
+	clock.jump(10 * time.Minute)
+	msgs, err := q.Receive(ctx, 10, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 {
+		t.Errorf("Receive after 10 minutes returned %d messages, want the one kept for two hours", len(msgs))
+	}
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	q = openTestQueue(t, dir, queue.Options{Retention: time.Minute})
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	q = openTestQueue(t, dir, queue.Options{Retention: time.Hour, FollowStoredRetention: true})
+	if q.opts.Retention != time.Minute {
+		t.Errorf("after a server opened with 1m, the following queue uses %s, want 1m0s", q.opts.Retention)
+	}
+}
