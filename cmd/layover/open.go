@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/layover-dev/layover/queue"
@@ -51,7 +52,11 @@ func openQueue(ctx context.Context, c *config, create bool) (*engine, error) {
 		return nil, usagef("invalid retention %s / dead retention %s (LAYOVER_RETENTION, LAYOVER_DEAD_RETENTION): "+
 			"expected at least 1m, and the dead-letter retention at least as long", c.Retention, c.DeadRetention)
 	}
-	opts := queue.Options{MaxReceiveCount: c.MaxReceiveCount, Retention: c.Retention, DeadRetention: c.DeadRetention}
+	// Only serve creates the queue and records its retentions. The other
+	// commands follow them, so that a shorter default in an operator's
+	// shell cannot expire batches that serve keeps.
+	opts := queue.Options{MaxReceiveCount: c.MaxReceiveCount, Retention: c.Retention, DeadRetention: c.DeadRetention,
+		FollowStoredRetention: !create}
 	switch {
 	case c.Queue == "" || c.Queue == "sqlite":
 		return openSQLite(ctx, c.DataDir, opts, create)
@@ -67,6 +72,11 @@ func openSQLite(ctx context.Context, dir string, opts queue.Options, create bool
 	if !create {
 		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("data folder %q does not exist: set LAYOVER_DATA_DIR (or -data-dir) to the folder that layover serve uses", dir)
+		}
+		// An empty queue in the wrong folder would look like a drained one.
+		if _, err := os.Stat(filepath.Join(dir, sqlite.DatabaseFile)); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no Layover queue found in data folder %q (%s is missing): set LAYOVER_DATA_DIR (or -data-dir) to the folder that layover serve uses",
+				dir, sqlite.DatabaseFile)
 		}
 	}
 	q, err := sqlite.Open(ctx, dir, opts)

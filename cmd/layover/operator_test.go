@@ -85,6 +85,15 @@ func TestOperatorCommandsNameDataFolderProblems(t *testing.T) {
 		t.Errorf("queue stats on a missing folder: exit %d\n%s", code, out)
 	}
 
+	empty := t.TempDir()
+	code, out = runLayover(t, testEnv(empty, simURL), "queue", "stats")
+	if code == 0 || !strings.Contains(out, "no Layover queue found") {
+		t.Errorf("queue stats on a folder without a queue: exit %d\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(empty, sqlite.DatabaseFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("queue stats created %s in a folder without a queue: stat error %v", sqlite.DatabaseFile, err)
+	}
+
 	dir := t.TempDir()
 	env := testEnv(dir, simURL)
 	serve := startServe(t, env)
@@ -177,5 +186,23 @@ func TestServeChecksIterableKeyBeforeQueue(t *testing.T) {
 	}
 	if strings.Contains(out, "queue opened") {
 		t.Errorf("serve opened the queue before it checked the key:\n%s", out)
+	}
+}
+
+// TestOperatorCommandsFollowServeRetention runs an operator command with a
+// shorter retention than serve's, as from a shell with other settings. It
+// must use serve's, which the queue package's tests show keeps messages.
+func TestOperatorCommandsFollowServeRetention(t *testing.T) {
+	_, simURL := startSimulator(t)
+	dir := t.TempDir()
+	serve := startServe(t, testEnv(dir, simURL, "LAYOVER_RETENTION=200h"))
+	serve.stop(t)
+
+	code, out := runLayover(t, testEnv(dir, simURL, "LAYOVER_RETENTION=1m"), "queue", "stats")
+	if code != 0 {
+		t.Fatalf("queue stats: exit %d\n%s", code, out)
+	}
+	if !strings.Contains(out, "recorded=200h0m0s") || !strings.Contains(out, "given=1m0s") {
+		t.Errorf("queue stats with a 1m retention did not say it uses serve's 200h:\n%s", out)
 	}
 }
