@@ -1,8 +1,10 @@
 package forward
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -265,5 +267,51 @@ func TestRunCountsBatchWithoutEvents(t *testing.T) {
 	}
 	if st := fx.stats(t); st.Visible != 0 || st.InFlight != 0 {
 		t.Errorf("queue after the run: %+v, want empty", st)
+	}
+}
+
+func TestRunKeepsBatchWithObjectEvents(t *testing.T) {
+	fx := newFixture(t, iterabletest.Project{}, queue.Options{MaxReceiveCount: 2})
+	objectEvents := []byte(`{"mpid":"7","events":{"event_type":"screen_view","data":{"screen_name":"Home"}}}`)
+	fx.send(t, objectEvents, screenViews("u", "g", 2, nil))
+	var logs bytes.Buffer
+	fx.opts.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	fx.opts.Visibility = time.Second
+
+	report, err := fx.forwarder(t).Run(context.Background())
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if report.Poison != 1 {
+		t.Errorf("Poison = %d, want 1 for the batch whose events is an object (%s)", report.Poison, report)
+	}
+	if report.Empty != 0 {
+		t.Errorf("Empty = %d, want 0: the batch is undecodable, not empty (%s)", report.Empty, report)
+	}
+	if report.Deleted != 1 {
+		t.Errorf("Deleted = %d, want 1, only the good batch (%s)", report.Deleted, report)
+	}
+	if st := fx.stats(t); st.InFlight != 1 || st.DeadLettered != 0 {
+		t.Errorf("queue after the first run: %+v, want the batch in flight", st)
+	}
+	if !strings.Contains(logs.String(), `"level":"ERROR","msg":"message cannot be decoded`) {
+		t.Errorf("no error logged for the undecodable batch; logs:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "events is neither an array nor null") {
+		t.Errorf("logged error does not name the events member; logs:\n%s", logs.String())
+	}
+
+	// After the maximum receive count the queue dead-letters the batch.
+	for range 2 {
+		time.Sleep(1100 * time.Millisecond)
+		if _, err := fx.forwarder(t).Run(context.Background()); err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	}
+	if st := fx.stats(t); st.DeadLettered != 1 {
+		t.Errorf("dead-lettered %d, want the batch whose events is an object", st.DeadLettered)
+	}
+	if got := fx.sim.EventCount(iterabletest.DefaultAPIKey); got != 2 {
+		t.Errorf("simulator stored %d events, want 2 from the good batch", got)
 	}
 }

@@ -168,9 +168,11 @@ func (r *run) accept(m queue.Message) {
 		}
 	}
 	if len(results) == 0 {
-		// A valid JSON object without an events array, such as a batch
-		// that only changes user attributes, has nothing to forward. The
-		// run's report counts it, so that the deletion is not silent.
+		// A batch whose events member is missing, null or an empty array,
+		// such as one that only changes user attributes, has nothing to
+		// forward. Any other events value fails mparticle.Decode, so such a
+		// batch never reaches this branch. The run's report counts the
+		// empty batch, so that the deletion is not silent.
 		r.report.Empty++
 		r.log.Debug("batch has no events; deleting it", "message_id", m.ID)
 	}

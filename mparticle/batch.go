@@ -4,8 +4,9 @@
 // Decoding is tolerant: numbers may arrive as strings, 64-bit ids go beyond
 // 2^53 and can be negative, user_identities is an array or an object map,
 // and any field may be null or missing. Decode fails only when the body is
-// not a JSON object. Every element of events becomes an Event, including
-// unknown event types, and each Event keeps its raw data for later use.
+// not a JSON object or its events member is neither an array nor null.
+// Every element of events becomes an Event, including unknown event types,
+// and each Event keeps its raw data for later use.
 package mparticle
 
 import (
@@ -21,6 +22,12 @@ import (
 // ErrNotObject is returned by Decode when the body is not a JSON object.
 // No retry can fix such a body.
 var ErrNotObject = errors.New("mparticle: body is not a JSON object")
+
+// ErrEventsNotArray is returned by Decode when the body has an events
+// member that is neither an array nor null. Reading such a batch as one
+// without events would lose whatever the member contains, and no retry
+// can fix the body.
+var ErrEventsNotArray = errors.New("mparticle: events is neither an array nor null")
 
 // utf8BOM is the byte order mark some HTTP clients put before a JSON body.
 var utf8BOM = []byte("\xef\xbb\xbf")
@@ -69,7 +76,9 @@ type SourceInfo struct {
 }
 
 // Decode parses one webhook body. It returns an error wrapping ErrNotObject
-// when the body is not a single JSON object, and tolerates everything else.
+// when the body is not a single JSON object, and one wrapping
+// ErrEventsNotArray when the last events member is present and neither an
+// array nor null. It tolerates everything else.
 func Decode(body []byte) (*Batch, error) {
 	var b Batch
 	if err := b.UnmarshalJSON(body); err != nil {
@@ -109,6 +118,9 @@ func (b *Batch) UnmarshalJSON(data []byte) error {
 		return fmt.Errorf("%w: %w", ErrNotObject, err)
 	}
 	o := parseObject(data, indexBrackets(data))
+	if err := checkEvents(o.get("events")); err != nil {
+		return err
+	}
 	appInfo := o.object("application_info")
 	source := o.object("source_info")
 	events := o.objects("events")
@@ -136,6 +148,35 @@ func (b *Batch) UnmarshalJSON(data []byte) error {
 		}
 	}
 	return nil
+}
+
+// checkEvents returns an error wrapping ErrEventsNotArray when raw, the
+// value of the events member, is present and neither an array nor null.
+// raw is nil when the member is missing, and otherwise valid JSON.
+func checkEvents(raw []byte) error {
+	raw = trimJSONSpace(raw)
+	if len(raw) == 0 || raw[0] == '[' || string(raw) == "null" {
+		return nil
+	}
+	return fmt.Errorf("%w: got a JSON %s", ErrEventsNotArray, jsonType(raw))
+}
+
+// jsonType names the JSON type of a valid value by its first byte. It
+// names only the type, so that an error never repeats a payload's data.
+func jsonType(raw []byte) string {
+	switch raw[0] {
+	case '{':
+		return "object"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	case '[':
+		return "array"
+	}
+	return "number"
 }
 
 // Identity returns the first non-blank identity of the given type, such as

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -47,15 +48,81 @@ func TestDecodeAcceptsEmptyObject(t *testing.T) {
 	}
 }
 
-func TestDecodeMissingNullEmptyEvents(t *testing.T) {
-	for _, body := range []string{`{"mpid": 1}`, `{"events": null}`, `{"events": []}`, `{"events": {}}`, `{"events": "none"}`} {
-		b, err := Decode([]byte(body))
-		if err != nil {
-			t.Fatalf("Decode(%s): %v", body, err)
-		}
-		if len(b.Events) != 0 {
-			t.Errorf("Decode(%s) events = %d, want 0", body, len(b.Events))
-		}
+// TestDecodeEventsValueKinds covers each JSON type of the events member.
+// Only a missing member, null or an array decode. Any other value fails,
+// so that the forwarder does not delete the batch as one without events.
+func TestDecodeEventsValueKinds(t *testing.T) {
+	screenView := `{"event_type":"screen_view","data":{"screen_name":"Home"}}`
+	cases := []struct {
+		name       string
+		body       string
+		wantEvents int
+		wantErr    bool
+	}{
+		{"array", `{"events":[` + screenView + `,` + screenView + `]}`, 2, false},
+		{"array with odd elements", `{"events":[1,"a",null,{}]}`, 4, false},
+		{"empty array", `{"events":[]}`, 0, false},
+		{"null", `{"events":null}`, 0, false},
+		{"null with spaces", `{"events" : null }`, 0, false},
+		{"missing", `{"mpid":1}`, 0, false},
+		{"object", `{"events":` + screenView + `}`, 0, true},
+		{"empty object", `{"events":{}}`, 0, true},
+		{"string", `{"events":"none"}`, 0, true},
+		{"empty string", `{"events":""}`, 0, true},
+		{"number", `{"events":3}`, 0, true},
+		{"negative number", `{"events":-1.5e3}`, 0, true},
+		{"true", `{"events":true}`, 0, true},
+		{"false", `{"events":false}`, 0, true},
+		{"last duplicate null", `{"events":[` + screenView + `],"events":null}`, 0, false},
+		{"last duplicate array", `{"events":{},"events":[` + screenView + `]}`, 1, false},
+		{"last duplicate object", `{"events":[` + screenView + `],"events":{}}`, 0, true},
+		{"last duplicate string", `{"events":null,"events":"x"}`, 0, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b, err := Decode([]byte(c.body))
+			if c.wantErr {
+				if !errors.Is(err, ErrEventsNotArray) {
+					t.Errorf("Decode(%s) error = %v, want ErrEventsNotArray", c.body, err)
+				}
+				if errors.Is(err, ErrNotObject) {
+					t.Errorf("Decode(%s) error = %v wraps ErrNotObject, want it not to for a JSON object", c.body, err)
+				}
+				if b != nil {
+					t.Errorf("Decode(%s) batch = %+v, want nil", c.body, b)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Decode(%s): %v", c.body, err)
+			}
+			if len(b.Events) != c.wantEvents {
+				t.Errorf("Decode(%s) events = %d, want %d", c.body, len(b.Events), c.wantEvents)
+			}
+		})
+	}
+}
+
+func TestDecodeEventsErrorNamesType(t *testing.T) {
+	_, err := Decode([]byte(`{"events":{"email":"user@example.com"}}`))
+	if err == nil {
+		t.Fatal("Decode of an object events member succeeded, want an error")
+	}
+	if want := "got a JSON object"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not contain %q", err, want)
+	}
+	if strings.Contains(err.Error(), "user@example.com") {
+		t.Errorf("error %q repeats the payload's data", err)
+	}
+}
+
+func TestBatchUnmarshalJSONEventsNotArray(t *testing.T) {
+	var wrapper struct {
+		Batch Batch `json:"batch"`
+	}
+	err := json.Unmarshal([]byte(`{"batch": {"mpid": "12", "events": "none"}}`), &wrapper)
+	if !errors.Is(err, ErrEventsNotArray) {
+		t.Errorf("json.Unmarshal error = %v, want ErrEventsNotArray", err)
 	}
 }
 

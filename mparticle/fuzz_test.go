@@ -3,6 +3,7 @@ package mparticle
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,7 +11,8 @@ import (
 )
 
 // FuzzDecode checks the tolerance promised by Decode on any input: it never
-// panics, it fails only when the body is not one JSON object, and every
+// panics, and it fails only when the body is not one JSON object or its
+// last "events" member is present and neither an array nor null. Every
 // element of a top-level "events" array becomes one Event. The seeds are
 // this package's testdata and the committed corpus in testdata/fuzz.
 func FuzzDecode(f *testing.F) {
@@ -30,39 +32,54 @@ func FuzzDecode(f *testing.F) {
 		b, err := Decode(body)
 		trimmed := trimJSONSpace(bytes.TrimPrefix(trimJSONSpace(body), utf8BOM))
 		isObject := len(trimmed) > 0 && trimmed[0] == '{' && json.Valid(trimmed)
-		if err != nil {
-			if isObject {
-				t.Fatalf("Decode failed on a JSON object: %v", err)
+		if !isObject {
+			if !errors.Is(err, ErrNotObject) {
+				t.Fatalf("Decode of a body that is not a JSON object: error = %v, want ErrNotObject", err)
 			}
 			return
 		}
-		if !isObject {
-			t.Fatalf("Decode accepted a body that is not a JSON object")
+		events, present := eventsMember(t, trimmed)
+		if present && events != nil && !isArray(events) {
+			if !errors.Is(err, ErrEventsNotArray) {
+				t.Fatalf("Decode with events of type %T: error = %v, want ErrEventsNotArray", events, err)
+			}
+			return
 		}
-		if want, ok := eventsLength(t, trimmed); ok && len(b.Events) != want {
-			t.Errorf("Decode returned %d events, the events array has %d", len(b.Events), want)
+		if err != nil {
+			t.Fatalf("Decode failed on a JSON object with valid events: %v", err)
+		}
+		if elements, ok := events.([]any); ok && len(b.Events) != len(elements) {
+			t.Errorf("Decode returned %d events, the events array has %d", len(b.Events), len(elements))
 		}
 	})
 }
 
-// eventsLength returns the number of elements of the top-level "events"
-// member when it is an array. For a repeated member, the last one counts,
-// as in encoding/json.
-func eventsLength(t *testing.T, body []byte) (int, bool) {
+// eventsMember decodes the top-level "events" member of a valid JSON object
+// with encoding/json, and reports whether the member is present. For a
+// repeated member, the last one counts, as in encoding/json.
+func eventsMember(t *testing.T, body []byte) (any, bool) {
 	t.Helper()
 	var members map[string]json.RawMessage
 	if err := json.Unmarshal(body, &members); err != nil {
 		t.Fatalf("unmarshal members of a valid object: %v", err)
 	}
-	raw := trimJSONSpace(members["events"])
-	if len(raw) == 0 || raw[0] != '[' {
-		return 0, false
+	raw, ok := members["events"]
+	if !ok {
+		return nil, false
 	}
-	var elements []json.RawMessage
-	if err := json.Unmarshal(raw, &elements); err != nil {
-		t.Fatalf("unmarshal a valid events array: %v", err)
+	// UseNumber keeps a number beyond float64's range from failing the decode.
+	decoder := json.NewDecoder(bytes.NewReader(raw))
+	decoder.UseNumber()
+	var events any
+	if err := decoder.Decode(&events); err != nil {
+		t.Fatalf("unmarshal a valid events member: %v", err)
 	}
-	return len(elements), true
+	return events, true
+}
+
+func isArray(v any) bool {
+	_, ok := v.([]any)
+	return ok
 }
 
 // FuzzAttributes checks that the fast attribute decoder returns what
