@@ -49,6 +49,9 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if sub == "list" && limit < 1 {
+		return usagef("invalid -limit %d: expected at least 1", limit)
+	}
 	if sub == "show" && id == "" {
 		return usagef("missing message id: run layover dlq show ID, with an id from layover dlq list")
 	}

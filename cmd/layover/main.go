@@ -81,6 +81,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "rejected":
 		err = runRejected(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":
+		if len(rest) > 0 {
+			fmt.Fprintf(stderr, "layover: version takes no arguments, got %q\n", rest[0])
+			return exitUsage
+		}
 		fmt.Fprintln(stdout, "layover", version)
 		return exitOK
 	case "help", "-h", "-help", "--help":

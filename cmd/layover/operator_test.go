@@ -206,3 +206,24 @@ func TestOperatorCommandsFollowServeRetention(t *testing.T) {
 		t.Errorf("queue stats with a 1m retention did not say it uses serve's 200h:\n%s", out)
 	}
 }
+
+func TestOperatorCommandArguments(t *testing.T) {
+	env := testEnv(t.TempDir(), "http://127.0.0.1:1")
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"queue", "-h"}, exitOK, "usage: layover queue stats"},
+		{[]string{"rejected", "-h"}, exitOK, "usage: layover rejected list"},
+		{[]string{"dlq", "list", "-limit", "0"}, exitUsage, "invalid -limit 0"},
+		{[]string{"rejected", "list", "-limit", "-1"}, exitUsage, "invalid -limit -1"},
+		{[]string{"version", "extra"}, exitUsage, "no arguments"},
+	}
+	for _, c := range cases {
+		code, out := runLayover(t, env, c.args...)
+		if code != c.code || !strings.Contains(out, c.want) {
+			t.Errorf("layover %s: exit %d, want %d and %q\n%s", strings.Join(c.args, " "), code, c.code, c.want, out)
+		}
+	}
+}

@@ -9,6 +9,10 @@ import (
 
 // runQueue implements layover queue stats.
 func runQueue(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprintln(stdout, "usage: layover queue stats [flags]")
+		return errHelp
+	}
 	if len(args) == 0 || args[0] != "stats" {
 		return usagef("usage: layover queue stats [flags]")
 	}

@@ -9,6 +9,10 @@ import (
 
 // runRejected implements layover rejected list.
 func runRejected(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprintln(stdout, "usage: layover rejected list [flags]")
+		return errHelp
+	}
 	if len(args) == 0 || args[0] != "list" {
 		return usagef("usage: layover rejected list [flags]")
 	}
@@ -20,6 +24,9 @@ func runRejected(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	c, err := fs.parse(args[1:])
 	if err != nil {
 		return err
+	}
+	if *limit < 1 {
+		return usagef("invalid -limit %d: expected at least 1", *limit)
 	}
 	eng, err := openQueue(ctx, c, false)
 	if err != nil {

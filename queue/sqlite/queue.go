@@ -130,7 +130,8 @@ func markReceived(ctx context.Context, mark *sql.Stmt, c candidate, visibleAt in
 
 // moveToDead moves c to the dead-letter queue, keeping its enqueue time.
 func (q *Queue) moveToDead(ctx context.Context, tx *sql.Tx, c candidate, nowMillis int64) error {
-	reason := fmt.Sprintf("receive count exceeded the maximum of %d", q.opts.MaxReceiveCount)
+	// The same words as the PostgreSQL engine's reason.
+	reason := fmt.Sprintf("received %d times, the maximum receive count", q.opts.MaxReceiveCount)
 	_, err := tx.ExecContext(ctx, `
 INSERT INTO dead_messages (id, body, receive_count, enqueued_at, dead_at, reason)
 SELECT m.id, b.body, m.receive_count, m.enqueued_at, ?, ?
