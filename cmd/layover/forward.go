@@ -27,7 +27,7 @@ func (fs *flagSet) forwardFlags() {
 	fs.str(&c.MappingFile, "mapping", "LAYOVER_MAPPING", "", "JSON file that overrides the default event mapping")
 	fs.integer(&c.BatchEvents, "batch-events", "LAYOVER_BATCH_EVENTS", forward.DefaultMaxEvents,
 		"maximum events in one trackBulk request (1 to 1000)")
-	fs.float(&c.Rate, "rate", "LAYOVER_RATE", 8, "trackBulk requests per second (Iterable allows 10 per project)")
+	fs.float(&c.Rate, "rate", "LAYOVER_RATE", 8, "trackBulk requests per second, 0.01 to 10 (Iterable allows 10 per project)")
 	fs.integer(&c.Concurrency, "forward-concurrency", "LAYOVER_FORWARD_CONCURRENCY", forward.DefaultConcurrency,
 		"trackBulk requests in flight at once (1 to 10), so that Iterable's response time does not lower the rate")
 	fs.duration(&c.Visibility, "visibility-timeout", "LAYOVER_VISIBILITY_TIMEOUT", forward.DefaultVisibility,
@@ -39,19 +39,22 @@ func (fs *flagSet) forwardFlags() {
 // checkForwardConfig checks the Iterable key and the forward settings and
 // returns the mapper, before anything opens the queue.
 func checkForwardConfig(c *config) (*mapping.Mapper, error) {
-	if c.IterableKey == "" {
+	if strings.TrimSpace(c.IterableKey) == "" {
 		return nil, usagef("missing Iterable API key: set ITERABLE_API_KEY (or -iterable-api-key) to a server-side key of the project")
 	}
-	return checkForwardSettings(c)
-}
-
-// newForwarder builds the forwarder from the configuration.
-func newForwarder(c *config, eng *engine, log *slog.Logger) (*forward.Forwarder, error) {
-	mapper, err := checkForwardConfig(c)
+	mapper, err := checkForwardSettings(c)
 	if err != nil {
 		return nil, err
 	}
+	// The client checks the key's characters, which the checks above do not.
+	if _, err := newIterableClient(c); err != nil {
+		return nil, err
+	}
+	return mapper, nil
+}
 
+// newIterableClient builds the trackBulk client from the configuration.
+func newIterableClient(c *config) (*iterable.Client, error) {
 	client, err := iterable.NewClient(iterable.ClientOptions{
 		BaseURL:           c.IterableURL,
 		APIKey:            c.IterableKey,
@@ -60,6 +63,19 @@ func newForwarder(c *config, eng *engine, log *slog.Logger) (*forward.Forwarder,
 	})
 	if err != nil {
 		return nil, usageError{err}
+	}
+	return client, nil
+}
+
+// newForwarder builds the forwarder from the configuration.
+func newForwarder(c *config, eng *engine, log *slog.Logger) (*forward.Forwarder, error) {
+	mapper, err := checkForwardConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	client, err := newIterableClient(c)
+	if err != nil {
+		return nil, err
 	}
 	return forward.New(eng, eng.rejects, mapper, client, forward.Options{
 		MaxEvents:   c.BatchEvents,
@@ -79,20 +95,29 @@ func checkForwardSettings(c *config) (*mapping.Mapper, error) {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, usagef("invalid ITERABLE_BASE_URL %q: expected %s or %s", c.IterableURL, iterable.USBaseURL, iterable.EUBaseURL)
 	}
-	if strings.HasSuffix(strings.TrimRight(u.Path, "/"), "/api") {
-		return nil, usagef("invalid ITERABLE_BASE_URL %q: give the host only, such as %s; layover adds %s", c.IterableURL, iterable.USBaseURL, iterable.TrackBulkPath)
+	if (u.Path != "" && u.Path != "/") || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		// Redacted hides a password given in the URL.
+		return nil, usagef("invalid ITERABLE_BASE_URL %q: give the scheme and host only, such as %s; layover adds %s",
+			u.Redacted(), iterable.USBaseURL, iterable.TrackBulkPath)
 	}
 	if c.BatchEvents < 1 || c.BatchEvents > 1000 {
 		return nil, usagef("invalid batch size %d (LAYOVER_BATCH_EVENTS): expected 1 to 1000", c.BatchEvents)
 	}
-	if c.Rate <= 0 || c.Rate > 10 {
-		return nil, usagef("invalid rate %g (LAYOVER_RATE): expected more than 0 and at most 10 requests per second, Iterable's limit per project", c.Rate)
+	// NaN fails both comparisons. Below 0.01 requests per second, a run over
+	// a large queue would take weeks and keep its batches in flight meanwhile.
+	if !(c.Rate >= 0.01 && c.Rate <= 10) {
+		return nil, usagef("invalid rate %g (LAYOVER_RATE): expected 0.01 to 10 requests per second; 10 is Iterable's limit per project", c.Rate)
 	}
 	if c.Concurrency < 1 || c.Concurrency > 10 {
 		return nil, usagef("invalid concurrency %d (LAYOVER_FORWARD_CONCURRENCY): expected 1 to 10", c.Concurrency)
 	}
 	if c.Visibility < time.Second || c.Visibility > 12*time.Hour {
 		return nil, usagef("invalid visibility timeout %s (LAYOVER_VISIBILITY_TIMEOUT): expected 1s to 12h", c.Visibility)
+	}
+	if c.RetryBudget <= 0 {
+		// forward.Options takes zero or less as its 2m default.
+		return nil, usagef("invalid retry budget %s (LAYOVER_RETRY_BUDGET): expected a positive duration shorter than the visibility timeout %s, such as %s",
+			c.RetryBudget, c.Visibility, forward.DefaultRetryBudget)
 	}
 	if c.RetryBudget >= c.Visibility {
 		return nil, usagef("retry budget %s (LAYOVER_RETRY_BUDGET) must be shorter than the visibility timeout %s", c.RetryBudget, c.Visibility)
