@@ -13,23 +13,69 @@ import (
 	"github.com/layover-dev/layover/forward"
 )
 
-// parseSchedule parses LAYOVER_SCHEDULE; "off" returns nil.
+// scheduleRuns is the number of upcoming runs that checkScheduleGaps
+// measures. Eight consecutive runs of a weekday schedule always include
+// the gap over a weekend.
+const scheduleRuns = 8
+
+// parseSchedule parses LAYOVER_SCHEDULE; "off" returns nil. It rejects an
+// "@every" interval under 1s and a schedule that never fires.
 func parseSchedule(spec string) (cron.Schedule, error) {
 	if strings.EqualFold(strings.TrimSpace(spec), "off") {
 		return nil, nil
 	}
-	if every, ok := strings.CutPrefix(strings.TrimSpace(spec), "@every "); ok {
-		// cron accepts "@every 0s" and negative intervals and then runs
-		// every second.
-		if d, err := time.ParseDuration(strings.TrimSpace(every)); err == nil && d < time.Second {
-			return nil, usagef(`invalid schedule %q (LAYOVER_SCHEDULE): the interval must be at least 1s, such as "@every 15m"`, spec)
-		}
+	// cron accepts "@every 0s" and negative intervals and then runs every
+	// second.
+	if d, ok := everyInterval(spec); ok && d < time.Second {
+		return nil, usagef(`invalid schedule %q (LAYOVER_SCHEDULE): the interval must be at least 1s, such as "@every 15m"`, spec)
 	}
 	s, err := cron.ParseStandard(spec)
 	if err != nil {
 		return nil, usagef(`invalid schedule %q (LAYOVER_SCHEDULE): %v; expected a cron expression such as "0 * * * *", "@hourly", "@every 15m" or "off"`, spec, err)
 	}
+	// cron gives up after five years and returns the zero time for a date
+	// that does not exist, such as 30 February.
+	if s.Next(time.Now()).IsZero() {
+		return nil, usagef(`invalid schedule %q (LAYOVER_SCHEDULE): it never fires; expected a cron expression with a date that exists, such as "0 * * * *", or "off"`, spec)
+	}
 	return s, nil
+}
+
+// everyInterval returns the interval of an "@every" schedule. cron accepts
+// a CRON_TZ= or TZ= field before the descriptor, so it skips those first.
+func everyInterval(spec string) (time.Duration, bool) {
+	fields := strings.Fields(spec)
+	for len(fields) > 0 && (strings.HasPrefix(fields[0], "CRON_TZ=") || strings.HasPrefix(fields[0], "TZ=")) {
+		fields = fields[1:]
+	}
+	if len(fields) < 2 || fields[0] != "@every" {
+		return 0, false
+	}
+	d, err := time.ParseDuration(strings.Join(fields[1:], " "))
+	return d, err == nil
+}
+
+// checkScheduleGaps rejects a schedule that leaves more than retention
+// between runs after now, because the queue would drop the batches stored
+// after one run before the next run could forward them. It measures the
+// wait for the first run too.
+func checkScheduleGaps(s cron.Schedule, spec string, retention time.Duration, now time.Time) error {
+	var longest time.Duration
+	prev := now
+	for range scheduleRuns {
+		next := s.Next(prev)
+		if next.IsZero() {
+			break
+		}
+		longest = max(longest, next.Sub(prev))
+		prev = next
+	}
+	if longest > retention {
+		return usagef("schedule %q (LAYOVER_SCHEDULE) leaves up to %s between forward runs, longer than the retention %s "+
+			"(LAYOVER_RETENTION), so stored batches would expire before a run forwards them: schedule runs more often "+
+			"or raise LAYOVER_RETENTION to at least %s", spec, longest, retention, longest)
+	}
+	return nil
 }
 
 // scheduler runs the forwarder on a schedule, never two runs at once.

@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/layover-dev/layover/ingest"
@@ -32,7 +30,7 @@ func (fs *flagSet) securityFlags() {
 	fs.integer(&c.AuthFailureLimit, "auth-failure-limit", "LAYOVER_AUTH_FAILURE_LIMIT", ingest.DefaultAuthFailureLimit,
 		"failed authentications per client address per minute before it gets 503 for the rest of the minute (0 for no limit)")
 	fs.duration(&c.ReadTimeout, "read-timeout", "LAYOVER_READ_TIMEOUT", ingest.ServerReadTimeout,
-		"maximum time to read a whole request, body included, before the sender is cut off")
+		"maximum time to read a whole request, body included, before the sender is cut off (1s to 1h)")
 }
 
 // serveSecurity is the protection of the webhook server built from the
@@ -109,8 +107,10 @@ func validateLimits(c *config) error {
 		return usagef("invalid maximum requests in flight %d (LAYOVER_MAX_IN_FLIGHT): expected 1 or more", c.MaxInFlight)
 	case c.AuthFailureLimit < 0:
 		return usagef("invalid failed-authentication limit %d (LAYOVER_AUTH_FAILURE_LIMIT): expected 0 for no limit, or more", c.AuthFailureLimit)
-	case c.ReadTimeout <= 0:
-		return usagef("invalid read timeout %v (LAYOVER_READ_TIMEOUT): expected a positive duration such as 30s", c.ReadTimeout)
+	case c.ReadTimeout < time.Second || c.ReadTimeout > time.Hour:
+		// The write timeout adds the store timeout to the read timeout, so
+		// an enormous value would overflow.
+		return usagef("invalid read timeout %s (LAYOVER_READ_TIMEOUT): expected 1s to 1h, such as 30s", c.ReadTimeout)
 	}
 	return nil
 }
@@ -139,20 +139,13 @@ func (sec *serveSecurity) serve(srv *http.Server, ln net.Listener) error {
 	return srv.Serve(ln)
 }
 
-// startReloads polls the key file for changes and, on SIGHUP, reloads the
-// key file and the TLS certificate, until ctx ends. Without either, SIGHUP
-// keeps its default action of ending the process.
-func (sec *serveSecurity) startReloads(ctx context.Context, log *slog.Logger) {
+// startReloads polls the key file for changes and, on each signal from
+// hup, reloads the key file and the TLS certificate, until ctx ends.
+func (sec *serveSecurity) startReloads(ctx context.Context, hup <-chan os.Signal, log *slog.Logger) {
 	if sec.keyFile != nil {
 		go sec.keyFile.Watch(ctx, ingest.DefaultKeyFilePollInterval)
 	}
-	if sec.keyFile == nil && sec.certs == nil {
-		return
-	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
-		defer signal.Stop(hup)
 		for {
 			select {
 			case <-ctx.Done():
@@ -167,6 +160,10 @@ func (sec *serveSecurity) startReloads(ctx context.Context, log *slog.Logger) {
 // reload reloads the key file and the TLS certificate, keeping the current
 // ones when a file is broken.
 func (sec *serveSecurity) reload(ctx context.Context, log *slog.Logger) {
+	if sec.keyFile == nil && sec.certs == nil {
+		log.Info("SIGHUP received: nothing to reload, because neither LAYOVER_API_KEYS_FILE nor LAYOVER_TLS_CERT is set")
+		return
+	}
 	log.Info("SIGHUP received: reloading the API key file and the TLS certificate")
 	if sec.keyFile != nil {
 		if err := sec.keyFile.Reload(ctx); err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/layover-dev/layover/forward"
 	"github.com/layover-dev/layover/ingest"
+	"github.com/layover-dev/layover/queue/sqlite"
 )
 
 // Defaults of layover serve.
@@ -35,7 +36,7 @@ func (fs *flagSet) serveFlags() {
 	fs.str(&c.APIKeys, "api-keys", "LAYOVER_API_KEYS", "", "comma-separated API keys accepted on POST /event-batch (several allow rotation)")
 	fs.boolean(&c.NoAuth, "insecure-no-auth", "LAYOVER_INSECURE_NO_AUTH", false, "accept webhooks without an API key")
 	fs.int64(&c.MaxBodyBytes, "max-body-bytes", "LAYOVER_MAX_BODY_BYTES", ingest.DefaultMaxBodyBytes,
-		"largest webhook body accepted, before and after gzip decompression")
+		"largest webhook body accepted, before and after gzip decompression (1024 to 16777216 bytes)")
 	fs.str(&c.Schedule, "schedule", "LAYOVER_SCHEDULE", defaultSchedule,
 		`when to forward: a cron expression ("0 * * * *"), "@hourly", "@every 15m", or "off"`)
 	fs.securityFlags()
@@ -44,6 +45,12 @@ func (fs *flagSet) serveFlags() {
 // runServe runs the webhook server and the scheduled forwarder until a
 // signal arrives.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	// SIGHUP reloads the key file and the TLS certificate. Catching it from
+	// the start keeps a reload sent during start-up from ending the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	fs := newFlagSet("serve", stderr)
 	fs.serveFlags()
 	fs.queueFlags()
@@ -83,7 +90,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	runCtx, cancelRuns := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRuns()
-	sec.startReloads(runCtx, log)
+	sec.startReloads(runCtx, hup, log)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- sec.serve(srv, ln) }()
 	sched := startSchedule(runCtx, schedule, fwd, eng.lockForwarder, metrics, log)
@@ -111,8 +118,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // checkServeConfig validates the settings that serve needs before it opens
-// the queue: keys, security, schedule and body size.
+// the queue: listen address, keys, security, schedule and body size.
 func checkServeConfig(c *config, log *slog.Logger) (*serveSecurity, cron.Schedule, error) {
+	if strings.TrimSpace(c.Listen) == "" {
+		// net.Listen takes an empty address as every interface on a random port.
+		return nil, nil, usagef("missing listen address (LAYOVER_LISTEN): expected host:port such as %s, or 0.0.0.0:8080 to accept outside connections", defaultListen)
+	}
 	keys := splitKeys(c.APIKeys)
 	if len(keys) == 0 && c.APIKeysFile == "" && !c.NoAuth {
 		return nil, nil, usagef("no API key configured: set LAYOVER_API_KEYS (or -api-keys) or LAYOVER_API_KEYS_FILE, or pass -insecure-no-auth to accept unauthenticated webhooks")
@@ -125,6 +136,12 @@ func checkServeConfig(c *config, log *slog.Logger) (*serveSecurity, cron.Schedul
 	if err != nil {
 		return nil, nil, err
 	}
+	if schedule != nil {
+		// openQueue validates the retention itself, after this check.
+		if err := checkScheduleGaps(schedule, c.Schedule, c.Retention, time.Now()); err != nil {
+			return nil, nil, err
+		}
+	}
 	check := checkForwardSettings
 	if schedule != nil {
 		check = checkForwardConfig // forwarding needs the Iterable key as well
@@ -132,8 +149,12 @@ func checkServeConfig(c *config, log *slog.Logger) (*serveSecurity, cron.Schedul
 	if _, err := check(c); err != nil {
 		return nil, nil, err
 	}
-	if c.MaxBodyBytes < 1024 {
-		return nil, nil, usagef("invalid maximum body size %d (LAYOVER_MAX_BODY_BYTES): expected at least 1024 bytes", c.MaxBodyBytes)
+	// The SQLite and PostgreSQL engines store at most sqlite.MaxBodySize
+	// bytes. A higher limit would let serve read a body and then answer 413,
+	// which mParticle does not retry.
+	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > sqlite.MaxBodySize {
+		return nil, nil, usagef("invalid maximum body size %d (LAYOVER_MAX_BODY_BYTES): expected 1024 to %d bytes, the largest body the queue stores",
+			c.MaxBodyBytes, sqlite.MaxBodySize)
 	}
 	return sec, schedule, nil
 }
