@@ -140,8 +140,8 @@ func (c ForwardConfig) validate() error {
 	if c.BatchEvents < 1 || c.BatchEvents > 1000 {
 		errs = append(errs, fmt.Errorf("invalid %s %d: expected 1 to 1000", EnvBatchEvents, c.BatchEvents))
 	}
-	if c.Rate <= 0 || c.Rate > 10 {
-		errs = append(errs, fmt.Errorf("invalid %s %g: expected more than 0 and at most 10 requests "+
+	if !(c.Rate >= 0.01 && c.Rate <= 10) { // written so that NaN fails too
+		errs = append(errs, fmt.Errorf("invalid %s %g: expected 0.01 to 10 requests "+
 			"per second, Iterable's limit per project", EnvRate, c.Rate))
 	}
 	if c.Visibility < time.Second || c.Visibility > 12*time.Hour {

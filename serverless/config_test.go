@@ -94,6 +94,8 @@ func TestForwardConfigErrorsNameVariable(t *testing.T) {
 		{"batch too large", map[string]string{EnvBatchEvents: "1001"}, nil, EnvBatchEvents},
 		{"batch not a number", map[string]string{EnvBatchEvents: "many"}, nil, EnvBatchEvents},
 		{"rate above Iterable's limit", map[string]string{EnvRate: "11"}, nil, EnvRate},
+		{"rate not a number", map[string]string{EnvRate: "NaN"}, nil, EnvRate},
+		{"rate too low to finish a run", map[string]string{EnvRate: "0.001"}, nil, EnvRate},
 		{"visibility too long", map[string]string{EnvVisibility: "13h"}, nil, EnvVisibility},
 		{"visibility not a duration", map[string]string{EnvVisibility: "90"}, nil, EnvVisibility},
 		{"retry budget past visibility", map[string]string{EnvVisibility: "2m", EnvRetryBudget: "2m"}, nil, EnvRetryBudget},
