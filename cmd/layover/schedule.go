@@ -88,7 +88,8 @@ func startSchedule(ctx context.Context, s cron.Schedule, fwd *forward.Forwarder,
 	lock func(context.Context) (func(), bool, error), metrics *forwardMetrics, log *slog.Logger) *scheduler {
 	sc := &scheduler{cron: cron.New()}
 	if s == nil || fwd == nil {
-		log.Info("forwarding is off (LAYOVER_SCHEDULE=off); run layover forward to drain the queue")
+		log.Info("forwarding is off (LAYOVER_SCHEDULE=off): run layover forward to drain the queue, " +
+			"which on the embedded queue works only while serve is stopped")
 		return sc
 	}
 	log = log.With("component", "schedule")

@@ -97,7 +97,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down: no new requests; finishing in-flight writes and forward runs", "timeout", shutdownTimeout)
+		log.Info("shutting down: no new requests, in-flight writes finish, "+
+			"and a running forward run stops and leaves its batches for the next run", "timeout", shutdownTimeout)
 	case err := <-serveErr:
 		if !errors.Is(err, http.ErrServerClosed) {
 			cancelRuns()
