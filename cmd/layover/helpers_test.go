@@ -149,9 +149,22 @@ func post(t testing.TB, base, key string, body []byte) (int, string) {
 // status and combined output.
 func runLayover(t testing.TB, env []string, args ...string) (int, string) {
 	t.Helper()
-	cmd := exec.Command(layoverBinary(t), args...)
+	return runLayoverWithin(t, 5*time.Minute, env, args...)
+}
+
+// runLayoverWithin runs a layover command like runLayover, but kills it
+// after timeout and fails the test, so that a command that should have
+// exited at once cannot leave a server running.
+func runLayoverWithin(t testing.TB, timeout time.Duration, env []string, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, layoverBinary(t), args...)
 	cmd.Env = env
 	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("layover %s still running after %s\n%s", strings.Join(args, " "), timeout, out)
+	}
 	var exit *exec.ExitError
 	switch {
 	case err == nil:

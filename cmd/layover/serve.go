@@ -151,7 +151,7 @@ func checkServeConfig(c *config, log *slog.Logger) (*serveSecurity, cron.Schedul
 		return nil, nil, err
 	}
 	// The SQLite and PostgreSQL engines store at most sqlite.MaxBodySize
-	// bytes. A higher limit would let serve read a body and then answer 413,
+	// bytes. A higher limit would let serve read a body and then respond 413,
 	// which mParticle does not retry.
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > sqlite.MaxBodySize {
 		return nil, nil, usagef("invalid maximum body size %d (LAYOVER_MAX_BODY_BYTES): expected 1024 to %d bytes, the largest body the queue stores",

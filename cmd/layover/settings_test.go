@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -94,9 +92,9 @@ func TestBadSettingsExitBeforeQueue(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")
 			// A loopback port 0 keeps a serve that wrongly starts off the
-			// default port until runWithDeadline kills it.
+			// default port until runLayoverWithin kills it.
 			extra := append([]string{"LAYOVER_LISTEN=127.0.0.1:0"}, tc.env...)
-			code, out := runWithDeadline(t, testEnv(dir, "http://127.0.0.1:1", extra...), tc.command)
+			code, out := runLayoverWithin(t, 15*time.Second, testEnv(dir, "http://127.0.0.1:1", extra...), tc.command)
 			if code != exitUsage {
 				t.Errorf("layover %s exited with %d, want %d\n%s", tc.command, code, exitUsage, out)
 			}
@@ -113,31 +111,6 @@ func TestBadSettingsExitBeforeQueue(t *testing.T) {
 			}
 		})
 	}
-}
-
-// runWithDeadline runs a layover command like runLayover, but kills it
-// after 15s, so that a bad setting that serve accepts fails the test
-// instead of leaving the server running.
-func runWithDeadline(t testing.TB, env []string, args ...string) (int, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, layoverBinary(t), args...)
-	cmd.Env = env
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		t.Fatalf("layover %s still running after 15s, so it accepted the setting\n%s",
-			strings.Join(args, " "), out)
-	}
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return 0, string(out)
-	case errors.As(err, &exit):
-		return exit.ExitCode(), string(out)
-	}
-	t.Fatalf("run layover %s: %v", strings.Join(args, " "), err)
-	return -1, ""
 }
 
 func TestScheduleGapsWithinRetention(t *testing.T) {
