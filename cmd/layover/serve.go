@@ -137,14 +137,12 @@ func checkServeConfig(c *config, log *slog.Logger) (*serveSecurity, cron.Schedul
 	if err != nil {
 		return nil, nil, err
 	}
+	check := checkForwardSettings
 	if schedule != nil {
 		// openQueue validates the retention itself, after this check.
 		if err := checkScheduleGaps(schedule, c.Schedule, c.Retention, time.Now()); err != nil {
 			return nil, nil, err
 		}
-	}
-	check := checkForwardSettings
-	if schedule != nil {
 		check = checkForwardConfig // forwarding needs the Iterable key as well
 	}
 	if _, err := check(c); err != nil {
