@@ -9,6 +9,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 )
 
@@ -53,9 +54,33 @@ type Options struct {
 	// retentions that its storage recorded from the last queue opened
 	// without this option, instead of Retention and DeadRetention, when
 	// such a record exists. Operator commands set it, so that a shell's
-	// shorter default cannot expire messages that the server keeps. Only
-	// the SQLite engine records retentions; the others ignore this field.
+	// shorter default cannot expire messages that the server keeps. The
+	// SQLite and PostgreSQL engines record retentions. SQS keeps its own,
+	// so the SQS engine ignores this field.
 	FollowStoredRetention bool
+}
+
+// Names under which the engines record the server's retentions, in
+// milliseconds, for queues opened with FollowStoredRetention.
+const (
+	RecordedRetention     = "retention_ms"
+	RecordedDeadRetention = "dead_retention_ms"
+)
+
+// AdoptRecorded sets the retention that name selects (RecordedRetention or
+// RecordedDeadRetention) to ms milliseconds, as a server recorded it. It
+// logs a warning through logger when o held another value.
+func (o *Options) AdoptRecorded(name string, ms int64, logger *slog.Logger) {
+	target, setting := &o.Retention, "LAYOVER_RETENTION"
+	if name == RecordedDeadRetention {
+		target, setting = &o.DeadRetention, "LAYOVER_DEAD_RETENTION"
+	}
+	recorded := time.Duration(ms) * time.Millisecond
+	if recorded != *target {
+		logger.Warn("using the retention recorded by the server instead of this command's",
+			"setting", setting, "recorded", recorded.String(), "given", target.String())
+	}
+	*target = recorded
 }
 
 // WithDefaults returns o with every zero field set to its default.

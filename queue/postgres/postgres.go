@@ -74,6 +74,10 @@ func Open(ctx context.Context, url string, opts queue.Options) (*Queue, error) {
 		quit:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 	}
+	if err := q.settleRetention(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres queue: %w", err)
+	}
 	go q.writeLoop()
 	return q, nil
 }

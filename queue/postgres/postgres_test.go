@@ -337,3 +337,23 @@ func TestReadsDeleteNothing(t *testing.T) {
 		t.Errorf("server stats after the operator's reads %+v, want 1 in flight and 1 dead, none expired", st)
 	}
 }
+
+func TestOperatorFollowsRecordedRetention(t *testing.T) {
+	url := newSchemaURL(t)
+	openAt(t, url, queue.Options{Retention: 2 * time.Hour})
+
+	follower := openAt(t, url, queue.Options{Retention: time.Minute, FollowStoredRetention: true})
+	if follower.opts.Retention != 2*time.Hour {
+		t.Errorf("following queue uses retention %s, want the recorded 2h0m0s", follower.opts.Retention)
+	}
+	if follower.opts.DeadRetention != queue.DefaultDeadRetention {
+		t.Errorf("following queue uses dead retention %s, want the recorded default %s",
+			follower.opts.DeadRetention, queue.DefaultDeadRetention)
+	}
+
+	openAt(t, url, queue.Options{Retention: time.Minute})
+	later := openAt(t, url, queue.Options{Retention: time.Hour, FollowStoredRetention: true})
+	if later.opts.Retention != time.Minute {
+		t.Errorf("after a server opened with 1m, the following queue uses %s, want 1m0s", later.opts.Retention)
+	}
+}

@@ -97,28 +97,22 @@ SELECT
 	return st, nil
 }
 
-// Names of the retentions in the counters table, in milliseconds. The table
-// holds named integers, so the retentions need no schema change.
-const (
-	counterRetention     = "retention_ms"
-	counterDeadRetention = "dead_retention_ms"
-)
-
-// settleRetention records this queue's retentions in the database. With
+// settleRetention records this queue's retentions in counters, a table of
+// named integers, so that no schema change is needed. With
 // Options.FollowStoredRetention it instead adopts the recorded ones, when
 // there are any, and logs a warning where they differ from its own.
 func (q *Queue) settleRetention(ctx context.Context) error {
 	if !q.opts.FollowStoredRetention {
 		_, err := q.writeDB.ExecContext(ctx, `INSERT INTO counters (name, value) VALUES (?, ?), (?, ?)
 			ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
-			counterRetention, q.opts.Retention.Milliseconds(), counterDeadRetention, q.opts.DeadRetention.Milliseconds())
+			queue.RecordedRetention, q.opts.Retention.Milliseconds(), queue.RecordedDeadRetention, q.opts.DeadRetention.Milliseconds())
 		if err != nil {
 			return fmt.Errorf("record retention: %w", err)
 		}
 		return nil
 	}
 	rows, err := q.writeDB.QueryContext(ctx, `SELECT name, value FROM counters WHERE name IN (?, ?)`,
-		counterRetention, counterDeadRetention)
+		queue.RecordedRetention, queue.RecordedDeadRetention)
 	if err != nil {
 		return fmt.Errorf("read recorded retention: %w", err)
 	}
@@ -129,16 +123,7 @@ func (q *Queue) settleRetention(ctx context.Context) error {
 		if err := rows.Scan(&name, &ms); err != nil {
 			return fmt.Errorf("read recorded retention: %w", err)
 		}
-		target, setting := &q.opts.Retention, "LAYOVER_RETENTION"
-		if name == counterDeadRetention {
-			target, setting = &q.opts.DeadRetention, "LAYOVER_DEAD_RETENTION"
-		}
-		stored := time.Duration(ms) * time.Millisecond
-		if stored != *target {
-			q.logger.Warn("using the retention recorded by the server instead of this command's",
-				"setting", setting, "recorded", stored.String(), "given", target.String())
-		}
-		*target = stored
+		q.opts.AdoptRecorded(name, ms, q.logger)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read recorded retention: %w", err)
