@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,7 +53,10 @@ type config struct {
 	LogLevel  string
 	LogFormat string
 
-	envErrors []error
+	// envErrors holds, by flag name, the environment variables that failed
+	// to parse. A flag given on the command line overrides its variable,
+	// so parse reports only the others.
+	envErrors map[string]error
 }
 
 // flagSet wraps a FlagSet with helpers that read defaults from environment
@@ -117,10 +121,27 @@ func (fs *flagSet) parse(args []string) (*config, error) {
 	if fs.NArg() > 0 {
 		return nil, usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
 	}
-	if err := errors.Join(fs.cfg.envErrors...); err != nil {
+	onCommandLine := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { onCommandLine[f.Name] = true })
+	var envErrs []error
+	for name, err := range fs.cfg.envErrors {
+		if !onCommandLine[name] {
+			envErrs = append(envErrs, err)
+		}
+	}
+	slices.SortFunc(envErrs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	if err := errors.Join(envErrs...); err != nil {
 		return nil, usageError{err}
 	}
 	return fs.cfg, nil
+}
+
+// envError records that the environment variable of flag name is invalid.
+func (fs *flagSet) envError(name string, err error) {
+	if fs.cfg.envErrors == nil {
+		fs.cfg.envErrors = map[string]error{}
+	}
+	fs.cfg.envErrors[name] = err
 }
 
 func (fs *flagSet) str(p *string, name, env, def, help string) {
@@ -134,7 +155,7 @@ func (fs *flagSet) boolean(p *bool, name, env string, def bool, help string) {
 	if v, ok := os.LookupEnv(env); ok {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			fs.cfg.envErrors = append(fs.cfg.envErrors, fmt.Errorf("invalid %s=%q: expected true or false", env, v))
+			fs.envError(name, fmt.Errorf("invalid %s=%q: expected true or false", env, v))
 		}
 		def = b
 	}
@@ -145,7 +166,7 @@ func (fs *flagSet) integer(p *int, name, env string, def int, help string) {
 	if v, ok := os.LookupEnv(env); ok {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil {
-			fs.cfg.envErrors = append(fs.cfg.envErrors, fmt.Errorf("invalid %s=%q: expected a whole number", env, v))
+			fs.envError(name, fmt.Errorf("invalid %s=%q: expected a whole number", env, v))
 		}
 		def = n
 	}
@@ -156,7 +177,7 @@ func (fs *flagSet) int64(p *int64, name, env string, def int64, help string) {
 	if v, ok := os.LookupEnv(env); ok {
 		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 		if err != nil {
-			fs.cfg.envErrors = append(fs.cfg.envErrors, fmt.Errorf("invalid %s=%q: expected a whole number of bytes", env, v))
+			fs.envError(name, fmt.Errorf("invalid %s=%q: expected a whole number of bytes", env, v))
 		}
 		def = n
 	}
@@ -167,7 +188,7 @@ func (fs *flagSet) float(p *float64, name, env string, def float64, help string)
 	if v, ok := os.LookupEnv(env); ok {
 		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 		if err != nil {
-			fs.cfg.envErrors = append(fs.cfg.envErrors, fmt.Errorf("invalid %s=%q: expected a number", env, v))
+			fs.envError(name, fmt.Errorf("invalid %s=%q: expected a number", env, v))
 		}
 		def = f
 	}
@@ -178,7 +199,7 @@ func (fs *flagSet) duration(p *time.Duration, name, env string, def time.Duratio
 	if v, ok := os.LookupEnv(env); ok {
 		d, err := time.ParseDuration(strings.TrimSpace(v))
 		if err != nil {
-			fs.cfg.envErrors = append(fs.cfg.envErrors, fmt.Errorf("invalid %s=%q: expected a duration such as 90s, 15m or 96h", env, v))
+			fs.envError(name, fmt.Errorf("invalid %s=%q: expected a duration such as 90s, 15m or 96h", env, v))
 		}
 		def = d
 	}

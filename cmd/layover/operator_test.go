@@ -227,3 +227,19 @@ func TestOperatorCommandArguments(t *testing.T) {
 		}
 	}
 }
+
+func TestFlagOverridesInvalidEnvironment(t *testing.T) {
+	_, simURL := startSimulator(t)
+	dir := t.TempDir()
+	storeRaw(t, dir, `{"events": []}`)
+	env := testEnv(dir, simURL, "LAYOVER_RETENTION=bad")
+
+	code, out := runLayover(t, env, "queue", "stats")
+	if code != exitUsage || !strings.Contains(out, `invalid LAYOVER_RETENTION="bad"`) {
+		t.Errorf("queue stats with LAYOVER_RETENTION=bad: exit %d, want %d naming the variable\n%s", code, exitUsage, out)
+	}
+	code, out = runLayover(t, env, "queue", "stats", "-retention", "96h")
+	if code != 0 {
+		t.Errorf("queue stats -retention 96h with LAYOVER_RETENTION=bad: exit %d, want 0\n%s", code, out)
+	}
+}
