@@ -68,6 +68,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	// Listening before the queue opens makes a busy port fail before the
+	// data folder is created.
+	ln, err := listenWebhook(c)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // also closed by the server's shutdown; the second close does nothing
 
 	eng, err := openQueue(ctx, c, true)
 	if err != nil {
@@ -83,7 +90,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	registry, metrics := newRegistry()
 	registry.MustRegister(newQueueCollector(eng, log.With("component", "metrics")))
-	srv, ln, err := newWebhookServer(c, eng, sec, registry, log)
+	srv, err := newWebhookServer(c, ln, eng, sec, registry, log)
 	if err != nil {
 		return err
 	}
@@ -158,9 +165,22 @@ func checkServeConfig(c *config, log *slog.Logger) (*serveSecurity, cron.Schedul
 	return sec, schedule, nil
 }
 
-// newWebhookServer builds the ingest handler and its listener.
-func newWebhookServer(c *config, eng *engine, sec *serveSecurity, registry *prometheus.Registry,
-	log *slog.Logger) (*http.Server, net.Listener, error) {
+// listenWebhook opens the webhook listener on LAYOVER_LISTEN, limited to
+// LAYOVER_MAX_CONNECTIONS connections.
+func listenWebhook(c *config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return nil, usagef("listen on %s (LAYOVER_LISTEN): %v; expected a free host:port such as 127.0.0.1:8080 or 0.0.0.0:8080", c.Listen, err)
+	}
+	if c.MaxConnections > 0 {
+		ln = ingest.LimitConnections(ln, c.MaxConnections)
+	}
+	return ln, nil
+}
+
+// newWebhookServer builds the ingest handler and the server for ln.
+func newWebhookServer(c *config, ln net.Listener, eng *engine, sec *serveSecurity, registry *prometheus.Registry,
+	log *slog.Logger) (*http.Server, error) {
 	handler, err := ingest.NewHandler(eng, ingest.Options{
 		Registry:         registry,
 		Keys:             sec.keys,
@@ -173,14 +193,7 @@ func newWebhookServer(c *config, eng *engine, sec *serveSecurity, registry *prom
 		Logger:           log, // the handler adds component=ingest itself
 	})
 	if err != nil {
-		return nil, nil, usageError{err}
-	}
-	ln, err := net.Listen("tcp", c.Listen)
-	if err != nil {
-		return nil, nil, usagef("listen on %s (LAYOVER_LISTEN): %v; expected host:port such as 127.0.0.1:8080 or 0.0.0.0:8080", c.Listen, err)
-	}
-	if c.MaxConnections > 0 {
-		ln = ingest.LimitConnections(ln, c.MaxConnections)
+		return nil, usageError{err}
 	}
 	log.Info("layover serving", "version", version, "addr", ln.Addr().String(), "queue", describeQueue(c),
 		"schedule", c.Schedule, "auth", sec.keys != nil, "tls", sec.certs != nil,
@@ -188,7 +201,7 @@ func newWebhookServer(c *config, eng *engine, sec *serveSecurity, registry *prom
 	if c.NoAuth {
 		log.Warn("authentication is off: anyone who can reach the server can store batches")
 	}
-	return sec.server(c, handler), ln, nil
+	return sec.server(c, handler), nil
 }
 
 // exitOnSecondSignal makes a second SIGINT or SIGTERM end the process at

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -191,4 +192,22 @@ func TestServeKeepsRunningOnSIGHUP(t *testing.T) {
 		t.Errorf("GET /readyz after SIGHUP: status %d, want 200", resp.StatusCode)
 	}
 	serve.stop(t)
+}
+
+func TestServeBusyPortBeforeQueue(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dir := filepath.Join(t.TempDir(), "data")
+	env := testEnv(dir, "http://127.0.0.1:1", "LAYOVER_LISTEN="+busy.Addr().String())
+
+	code, out := runLayoverWithin(t, 15*time.Second, env, "serve")
+	if code != exitUsage || !strings.Contains(out, "LAYOVER_LISTEN") {
+		t.Errorf("serve on a busy port: exit %d, want %d naming LAYOVER_LISTEN\n%s", code, exitUsage, out)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("serve on a busy port created the data folder: stat error %v", err)
+	}
 }
