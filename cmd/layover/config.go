@@ -112,14 +112,21 @@ var commandHelp = map[string][2]string{
 }
 
 func (fs *flagSet) parse(args []string) (*config, error) {
+	c, _, err := fs.parseArgs(args, 0)
+	return c, err
+}
+
+// parseArgs is parse for a command that takes up to maxArgs arguments after
+// its flags, which it returns.
+func (fs *flagSet) parseArgs(args []string, maxArgs int) (*config, []string, error) {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil, errHelp
+			return nil, nil, errHelp
 		}
-		return nil, usageError{err}
+		return nil, nil, usageError{err}
 	}
-	if fs.NArg() > 0 {
-		return nil, usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	if fs.NArg() > maxArgs {
+		return nil, nil, usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(maxArgs))
 	}
 	onCommandLine := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { onCommandLine[f.Name] = true })
@@ -131,9 +138,9 @@ func (fs *flagSet) parse(args []string) (*config, error) {
 	}
 	slices.SortFunc(envErrs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	if err := errors.Join(envErrs...); err != nil {
-		return nil, usageError{err}
+		return nil, nil, usageError{err}
 	}
-	return fs.cfg, nil
+	return fs.cfg, fs.Args(), nil
 }
 
 // envError records that the environment variable of flag name is invalid.

@@ -45,9 +45,16 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		id, rest = rest[0], rest[1:]
 	}
 	quietLogs(stderr)
-	c, err := fs.parse(rest)
+	maxArgs := 0
+	if sub == "show" && id == "" {
+		maxArgs = 1 // the id may also follow the flags
+	}
+	c, positional, err := fs.parseArgs(rest, maxArgs)
 	if err != nil {
 		return err
+	}
+	if len(positional) == 1 {
+		id = positional[0]
 	}
 	if sub == "list" && limit < 1 {
 		return usagef("invalid -limit %d: expected at least 1", limit)

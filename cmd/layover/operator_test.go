@@ -59,6 +59,10 @@ func TestDeadLetterCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `{"events": [`) {
 		t.Errorf("dlq show %s: exit %d, want the stored body\n%s", id, code, out)
 	}
+	code, out = runLayover(t, env, "dlq", "show", "-data-dir", dir, id)
+	if code != 0 || !strings.Contains(out, `{"events": [`) {
+		t.Errorf("dlq show -data-dir DIR %s: exit %d, want the stored body\n%s", id, code, out)
+	}
 	if code, out = runLayover(t, env, "dlq", "show", "no-such-id"); code == 0 || !strings.Contains(out, "dlq list") {
 		t.Errorf("dlq show of an unknown id: exit %d, want an error naming dlq list\n%s", code, out)
 	}
