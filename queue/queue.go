@@ -9,6 +9,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -67,20 +68,49 @@ const (
 	RecordedDeadRetention = "dead_retention_ms"
 )
 
-// AdoptRecorded sets the retention that name selects (RecordedRetention or
-// RecordedDeadRetention) to ms milliseconds, as a server recorded it. It
-// logs a warning through logger when o held another value.
-func (o *Options) AdoptRecorded(name string, ms int64, logger *slog.Logger) {
-	target, setting := &o.Retention, "LAYOVER_RETENTION"
-	if name == RecordedDeadRetention {
-		target, setting = &o.DeadRetention, "LAYOVER_DEAD_RETENTION"
+// noExpiry is the retention of a queue that follows recorded retentions
+// when none are recorded yet: long enough that nothing expires.
+const noExpiry = 100 * 365 * 24 * time.Hour
+
+// SettleRetention reconciles o with the retentions that storage recorded,
+// given in milliseconds by name (RecordedRetention, RecordedDeadRetention).
+// Without FollowStoredRetention it returns true, so that the engine records
+// o's retentions, and it logs a warning when they replace other values.
+// With it, o takes the recorded retentions and the engine records nothing.
+// When none or only one is recorded, as in storage from before this
+// record, o expires nothing. A recorded value that openQueue would refuse
+// is an error, because following it could expire every message.
+func (o *Options) SettleRetention(recorded map[string]int64, logger *slog.Logger) (bool, error) {
+	retentionMs, haveRetention := recorded[RecordedRetention]
+	deadMs, haveDead := recorded[RecordedDeadRetention]
+	retention := time.Duration(retentionMs) * time.Millisecond
+	dead := time.Duration(deadMs) * time.Millisecond
+	if !o.FollowStoredRetention {
+		if haveRetention && haveDead && (retention != o.Retention || dead != o.DeadRetention) {
+			logger.Warn("replacing the recorded retention, which other commands follow",
+				"recorded", retention.String(), "recorded_dead", dead.String(),
+				"retention", o.Retention.String(), "dead_retention", o.DeadRetention.String())
+		}
+		return true, nil
 	}
-	recorded := time.Duration(ms) * time.Millisecond
-	if recorded != *target {
-		logger.Warn("using the retention recorded by the server instead of this command's",
-			"setting", setting, "recorded", recorded.String(), "given", target.String())
+	if !haveRetention || !haveDead {
+		logger.Warn("no retention recorded by layover serve yet, so this command expires nothing. " +
+			"Start layover serve once to record LAYOVER_RETENTION and LAYOVER_DEAD_RETENTION")
+		o.Retention, o.DeadRetention = noExpiry, noExpiry
+		return false, nil
 	}
-	*target = recorded
+	if retention < time.Minute || dead < retention {
+		return false, fmt.Errorf("invalid recorded retention %s and dead retention %s: expected at least 1m, "+
+			"and the dead retention at least as long: start layover serve once with valid LAYOVER_RETENTION "+
+			"and LAYOVER_DEAD_RETENTION to record them again", retention, dead)
+	}
+	if retention != o.Retention || dead != o.DeadRetention {
+		logger.Warn("using the retention recorded by layover serve instead of this command's",
+			"recorded", retention.String(), "recorded_dead", dead.String(),
+			"given", o.Retention.String(), "given_dead", o.DeadRetention.String())
+	}
+	o.Retention, o.DeadRetention = retention, dead
+	return false, nil
 }
 
 // WithDefaults returns o with every zero field set to its default.

@@ -86,37 +86,42 @@ func (q *Queue) Stats(ctx context.Context) (queue.Stats, error) {
 	return stats, nil
 }
 
-// settleRetention records this queue's retentions in layover_counters, a table of
-// named integers, so that no schema change is needed. With
-// Options.FollowStoredRetention it instead adopts the recorded ones, when
-// there are any, and logs a warning where they differ from its own. With
-// several servers on one database, the one that opened last is recorded.
+// settleRetention reconciles the queue's retentions with those recorded in
+// layover_counters, a table of named integers, so that no schema change is
+// needed (see queue.Options.SettleRetention). With several servers on one
+// database, the one that opened last is recorded.
 func (q *Queue) settleRetention(ctx context.Context) error {
-	if !q.opts.FollowStoredRetention {
-		_, err := q.pool.Exec(ctx, `INSERT INTO layover_counters (name, value) VALUES ($1, $2), ($3, $4)
-			ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
-			queue.RecordedRetention, q.opts.Retention.Milliseconds(), queue.RecordedDeadRetention, q.opts.DeadRetention.Milliseconds())
-		if err != nil {
-			return fmt.Errorf("record retention: %w", err)
-		}
-		return nil
-	}
+	recorded := map[string]int64{}
 	rows, err := q.pool.Query(ctx, `SELECT name, value FROM layover_counters WHERE name IN ($1, $2)`,
 		queue.RecordedRetention, queue.RecordedDeadRetention)
 	if err != nil {
 		return fmt.Errorf("read recorded retention: %w", err)
 	}
-	defer rows.Close()
 	for rows.Next() {
 		var name string
 		var ms int64
 		if err := rows.Scan(&name, &ms); err != nil {
+			rows.Close()
 			return fmt.Errorf("read recorded retention: %w", err)
 		}
-		q.opts.AdoptRecorded(name, ms, slog.Default().With("component", "queue", "engine", "postgres"))
+		recorded[name] = ms
 	}
+	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read recorded retention: %w", err)
+	}
+
+	logger := slog.Default().With("component", "queue", "engine", "postgres")
+	record, err := q.opts.SettleRetention(recorded, logger)
+	if err != nil || !record {
+		return err
+	}
+
+	_, err = q.pool.Exec(ctx, `INSERT INTO layover_counters (name, value) VALUES ($1, $2), ($3, $4)
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
+		queue.RecordedRetention, q.opts.Retention.Milliseconds(), queue.RecordedDeadRetention, q.opts.DeadRetention.Milliseconds())
+	if err != nil {
+		return fmt.Errorf("record retention: %w", err)
 	}
 	return nil
 }

@@ -97,20 +97,11 @@ SELECT
 	return st, nil
 }
 
-// settleRetention records this queue's retentions in counters, a table of
-// named integers, so that no schema change is needed. With
-// Options.FollowStoredRetention it instead adopts the recorded ones, when
-// there are any, and logs a warning where they differ from its own.
+// settleRetention reconciles the queue's retentions with those recorded in
+// counters, a table of named integers, so that no schema change is needed
+// (see queue.Options.SettleRetention).
 func (q *Queue) settleRetention(ctx context.Context) error {
-	if !q.opts.FollowStoredRetention {
-		_, err := q.writeDB.ExecContext(ctx, `INSERT INTO counters (name, value) VALUES (?, ?), (?, ?)
-			ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
-			queue.RecordedRetention, q.opts.Retention.Milliseconds(), queue.RecordedDeadRetention, q.opts.DeadRetention.Milliseconds())
-		if err != nil {
-			return fmt.Errorf("record retention: %w", err)
-		}
-		return nil
-	}
+	recorded := map[string]int64{}
 	rows, err := q.writeDB.QueryContext(ctx, `SELECT name, value FROM counters WHERE name IN (?, ?)`,
 		queue.RecordedRetention, queue.RecordedDeadRetention)
 	if err != nil {
@@ -123,10 +114,22 @@ func (q *Queue) settleRetention(ctx context.Context) error {
 		if err := rows.Scan(&name, &ms); err != nil {
 			return fmt.Errorf("read recorded retention: %w", err)
 		}
-		q.opts.AdoptRecorded(name, ms, q.logger)
+		recorded[name] = ms
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read recorded retention: %w", err)
+	}
+
+	record, err := q.opts.SettleRetention(recorded, q.logger)
+	if err != nil || !record {
+		return err
+	}
+
+	_, err = q.writeDB.ExecContext(ctx, `INSERT INTO counters (name, value) VALUES (?, ?), (?, ?)
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
+		queue.RecordedRetention, q.opts.Retention.Milliseconds(), queue.RecordedDeadRetention, q.opts.DeadRetention.Milliseconds())
+	if err != nil {
+		return fmt.Errorf("record retention: %w", err)
 	}
 	return nil
 }
