@@ -13,10 +13,15 @@ import (
 	"github.com/layover-dev/layover/forward"
 )
 
-// scheduleRuns is the number of upcoming runs that checkScheduleGaps
-// measures. Eight consecutive runs of a weekday schedule always include
-// the gap over a weekend.
-const scheduleRuns = 8
+// checkScheduleGaps measures the runs of the coming year, which include
+// monthly patterns and the changes to and from daylight saving time. It
+// stops after maxScheduleRuns runs, about 90 ms for a schedule of every
+// minute. A pattern of days that repeats every month shows its longest gap
+// within the first months of runs.
+const (
+	scheduleHorizon = 366 * 24 * time.Hour
+	maxScheduleRuns = 100_000
+)
 
 // parseSchedule parses LAYOVER_SCHEDULE; "off" returns nil. It rejects an
 // "@every" interval under 1s and a schedule that never fires.
@@ -55,25 +60,31 @@ func everyInterval(spec string) (time.Duration, bool) {
 	return d, err == nil
 }
 
-// checkScheduleGaps rejects a schedule that leaves more than retention
-// between runs after now, because the queue would drop the batches stored
-// after one run before the next run could forward them. It measures the
-// wait for the first run too.
+// checkScheduleGaps rejects a schedule that leaves as much time as the
+// retention between runs after now, because the queue would drop the
+// batches stored after one run before the next run could forward them. It
+// measures the wait for the first run too.
 func checkScheduleGaps(s cron.Schedule, spec string, retention time.Duration, now time.Time) error {
 	var longest time.Duration
 	prev := now
-	for range scheduleRuns {
+	for range maxScheduleRuns {
 		next := s.Next(prev)
 		if next.IsZero() {
 			break
 		}
 		longest = max(longest, next.Sub(prev))
 		prev = next
+		if prev.Sub(now) > scheduleHorizon {
+			break
+		}
 	}
-	if longest > retention {
-		return usagef("schedule %q (LAYOVER_SCHEDULE) leaves up to %s between forward runs, longer than the retention %s "+
-			"(LAYOVER_RETENTION), so stored batches would expire before a run forwards them: schedule runs more often "+
-			"or raise LAYOVER_RETENTION to at least %s", spec, longest, retention, longest)
+	if longest >= retention {
+		// A whole hour above the gap leaves a run time to reach every batch.
+		enough := longest.Truncate(time.Hour) + time.Hour
+		return usagef("schedule %q (LAYOVER_SCHEDULE) leaves up to %s between forward runs, as long as or longer than "+
+			"the retention %s (LAYOVER_RETENTION), so stored batches would expire before a run forwards them: "+
+			"schedule runs more often or raise LAYOVER_RETENTION to %s or more", spec, longest.Round(time.Second),
+			retention, enough)
 	}
 	return nil
 }

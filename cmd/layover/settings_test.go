@@ -119,10 +119,11 @@ func TestScheduleGapsWithinRetention(t *testing.T) {
 		spec      string
 		retention time.Duration
 	}{
-		{"@every 96h", 96 * time.Hour},
-		{"@hourly", time.Hour},
-		{"CRON_TZ=UTC 0 0 * * *", 24 * time.Hour},
-		{"CRON_TZ=UTC 0 9 * * 1-5", 72 * time.Hour},
+		{"@every 96h", 97 * time.Hour},
+		{"@hourly", 2 * time.Hour},
+		{"CRON_TZ=UTC 0 0 * * *", 25 * time.Hour},
+		{"CRON_TZ=UTC 0 9 * * 1-5", 73 * time.Hour},
+		{"@every 10s", time.Minute},
 	}
 	now := time.Now()
 	for _, tc := range cases {
@@ -132,6 +133,36 @@ func TestScheduleGapsWithinRetention(t *testing.T) {
 		}
 		if err := checkScheduleGaps(s, tc.spec, tc.retention, now); err != nil {
 			t.Errorf("checkScheduleGaps(%q, %s): %v", tc.spec, tc.retention, err)
+		}
+	}
+}
+
+func TestScheduleGapsNotShorterThanRetention(t *testing.T) {
+	// In 2027, Berlin leaves daylight saving time on 31 October, so a
+	// midnight run in Berlin is 25h after the one before. Days 1 to 7 of
+	// each month leave 24 days from 7 December to 1 January.
+	now := time.Date(2027, time.January, 10, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		spec      string
+		retention time.Duration
+		gap       string
+	}{
+		{"@every 96h", 96 * time.Hour, "96h0m0s"},
+		{"CRON_TZ=Europe/Berlin 0 0 * * *", 24*time.Hour + 30*time.Minute, "25h0m0s"},
+		{"CRON_TZ=UTC */5 * 1-7 * *", 96 * time.Hour, "576h"},
+	}
+	for _, tc := range cases {
+		s, err := parseSchedule(tc.spec)
+		if err != nil {
+			t.Fatalf("parseSchedule(%q): %v", tc.spec, err)
+		}
+		err = checkScheduleGaps(s, tc.spec, tc.retention, now)
+		if err == nil {
+			t.Errorf("checkScheduleGaps(%q, %s) accepted a gap of %s", tc.spec, tc.retention, tc.gap)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.gap) {
+			t.Errorf("checkScheduleGaps(%q) error %q does not name the %s gap", tc.spec, err, tc.gap)
 		}
 	}
 }
