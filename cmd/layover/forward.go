@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -92,10 +93,20 @@ func newForwarder(c *config, eng *engine, log *slog.Logger) (*forward.Forwarder,
 // first layover forward.
 func checkForwardSettings(c *config) (*mapping.Mapper, error) {
 	u, err := url.Parse(c.IterableURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, usagef("invalid ITERABLE_BASE_URL %q: expected %s or %s", c.IterableURL, iterable.USBaseURL, iterable.EUBaseURL)
+	if err != nil {
+		// An IPv6 address without brackets is one cause.
+		return nil, usagef("invalid ITERABLE_BASE_URL %q: %v; expected %s or %s, with an IPv6 address in brackets",
+			c.IterableURL, errors.Unwrap(err), iterable.USBaseURL, iterable.EUBaseURL)
 	}
-	if (u.Path != "" && u.Path != "/") || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Hostname() == "" {
+		return nil, usagef("invalid ITERABLE_BASE_URL %q: expected %s or %s", u.Redacted(), iterable.USBaseURL, iterable.EUBaseURL)
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, usagef("invalid ITERABLE_BASE_URL %q: port %s is not between 1 and 65535", u.Redacted(), port)
+		}
+	}
+	if (u.Path != "" && u.Path != "/") || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
 		// Redacted hides a password given in the URL.
 		return nil, usagef("invalid ITERABLE_BASE_URL %q: give the scheme and host only, such as %s; layover adds %s",
 			u.Redacted(), iterable.USBaseURL, iterable.TrackBulkPath)

@@ -88,6 +88,18 @@ func TestBadSettingsExitBeforeQueue(t *testing.T) {
 			env:    []string{"ITERABLE_BASE_URL=https://user:hunter2@api.iterable.com"},
 			want:   []string{"ITERABLE_BASE_URL", "api.iterable.com"},
 			secret: "hunter2"},
+		{name: "base URL with empty query", command: "forward",
+			env:  []string{"ITERABLE_BASE_URL=http://127.0.0.1:18089?"},
+			want: []string{"ITERABLE_BASE_URL", "scheme and host only"}},
+		{name: "base URL port out of range", command: "forward",
+			env:  []string{"ITERABLE_BASE_URL=http://127.0.0.1:99999"},
+			want: []string{"ITERABLE_BASE_URL", "99999", "65535"}},
+		{name: "base URL without host", command: "forward",
+			env:  []string{"ITERABLE_BASE_URL=http://:18089"},
+			want: []string{"ITERABLE_BASE_URL", "http://:18089"}},
+		{name: "base URL IPv6 without brackets", command: "forward",
+			env:  []string{"ITERABLE_BASE_URL=http://::1:18089"},
+			want: []string{"ITERABLE_BASE_URL", "brackets"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
