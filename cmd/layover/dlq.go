@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/layover-dev/layover/queue"
@@ -28,6 +29,9 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return errHelp
 	case "list", "show", "redrive", "purge":
 	default:
+		if strings.HasPrefix(sub, "-") {
+			return usagef("flags go after the dlq command, as in layover dlq list %s ...\n%s", sub, dlqUsage)
+		}
 		return usagef("unknown dlq command %q\n%s", sub, dlqUsage)
 	}
 	fs := newFlagSet("dlq "+sub, stderr)
@@ -143,6 +147,10 @@ func redrive(ctx context.Context, eng *engine, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "redriven %d of %d\n", moved, max(total, int64(moved)))
 	}
-	fmt.Fprintf(stdout, "redrive done: %d messages back in the queue\n", moved)
+	noun := "messages"
+	if moved == 1 {
+		noun = "message"
+	}
+	fmt.Fprintf(stdout, "redrive done: %d %s back in the queue\n", moved, noun)
 	return nil
 }

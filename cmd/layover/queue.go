@@ -10,11 +10,13 @@ import (
 // runQueue implements layover queue stats.
 func runQueue(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
-		fmt.Fprintln(stdout, "usage: layover queue stats [flags]")
-		return errHelp
+		args = []string{"stats", "-h"} // the help of the only queue command
 	}
-	if len(args) == 0 || args[0] != "stats" {
+	if len(args) == 0 {
 		return usagef("usage: layover queue stats [flags]")
+	}
+	if args[0] != "stats" {
+		return usagef("unknown queue command %q: usage: layover queue stats [flags]", args[0])
 	}
 	fs := newFlagSet("queue stats", stderr)
 	fs.queueFlags()

@@ -10,11 +10,13 @@ import (
 // runRejected implements layover rejected list.
 func runRejected(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
-		fmt.Fprintln(stdout, "usage: layover rejected list [flags]")
-		return errHelp
+		args = []string{"list", "-h"} // the help of the only rejected command
 	}
-	if len(args) == 0 || args[0] != "list" {
+	if len(args) == 0 {
 		return usagef("usage: layover rejected list [flags]")
+	}
+	if args[0] != "list" {
+		return usagef("unknown rejected command %q: usage: layover rejected list [flags]", args[0])
 	}
 	fs := newFlagSet("rejected list", stderr)
 	fs.queueFlags()
