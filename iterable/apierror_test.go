@@ -189,3 +189,37 @@ func TestNewClientDefaults(t *testing.T) {
 		t.Errorf("EU endpoint = %q", c.endpoint)
 	}
 }
+
+func TestCheckBaseURL(t *testing.T) {
+	for _, ok := range []string{USBaseURL, EUBaseURL + "/", "HTTPS://API.ITERABLE.COM", "https://api.iterable.com:443",
+		"http://[::1]:18089/", "http://127.0.0.1:8089"} {
+		if err := CheckBaseURL(ok); err != nil {
+			t.Errorf("CheckBaseURL(%q) = %v, want nil", ok, err)
+		}
+	}
+	cases := []struct {
+		raw, want string
+	}{
+		{"https://api.iterable.com/api/events/trackBulk", "scheme and host only"},
+		{"http://127.0.0.1:18089?", "scheme and host only"},
+		{"http://127.0.0.1:99999", "65535"},
+		{"http://:18089", "missing host"},
+		{"http://::1:18089", "brackets"},
+		{"ftp://api.iterable.com", "http or https"},
+		{"https://user:hunter2@api.iterable.com:8x", "ITERABLE_BASE_URL"},
+		{"https://user:hunter2@api.iterable.com/v1", "ITERABLE_BASE_URL"},
+	}
+	for _, c := range cases {
+		err := CheckBaseURL(c.raw)
+		if err == nil {
+			t.Errorf("CheckBaseURL(%q) accepted it", c.raw)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("CheckBaseURL(%q) = %q, want it to contain %q", c.raw, err, c.want)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("CheckBaseURL(%q) = %q, which shows the password", c.raw, err)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,8 +36,8 @@ const maxResponseBytes = 16 << 20
 // ClientOptions configures a Client. The zero value of each field except
 // APIKey selects its default.
 type ClientOptions struct {
-	// BaseURL is the scheme and host of the API, optionally with a path
-	// prefix. Default USBaseURL. EU projects need EUBaseURL.
+	// BaseURL is the scheme and host of the API, with an optional port.
+	// Default USBaseURL. EU projects need EUBaseURL.
 	BaseURL string
 	// APIKey is a server-side key of the Iterable project. Required.
 	APIKey string
@@ -111,22 +112,59 @@ func trackBulkEndpoint(baseURL string) (string, error) {
 	if baseURL == "" {
 		baseURL = USBaseURL
 	}
-	u, err := url.Parse(baseURL)
+	if err := CheckBaseURL(baseURL); err != nil {
+		return "", err
+	}
+	u, _ := url.Parse(baseURL) // CheckBaseURL parsed it
+	return u.Scheme + "://" + u.Host + TrackBulkPath, nil
+}
+
+// CheckBaseURL returns an error unless raw is a usable ITERABLE_BASE_URL:
+// http or https, a host with an optional port from 1 to 65535, and no
+// path beyond "/", query, fragment or user info. The error never contains
+// a password given in raw.
+func CheckBaseURL(raw string) error {
+	u, err := url.Parse(raw)
 	if err != nil {
-		return "", fmt.Errorf("iterable: invalid ITERABLE_BASE_URL %q: %w", baseURL, err)
+		hint := ""
+		if strings.Count(raw, ":") > 2 {
+			hint = ", with an IPv6 address in brackets"
+		}
+		return fmt.Errorf("iterable: invalid ITERABLE_BASE_URL %q: %v: expected %s or %s%s",
+			hideUserInfo(raw), errors.Unwrap(err), USBaseURL, EUBaseURL, hint)
 	}
+	shown := u.Redacted()
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", fmt.Errorf("iterable: invalid ITERABLE_BASE_URL %q: scheme must be http or https,"+
-			" for example %s", baseURL, USBaseURL)
+		return fmt.Errorf("iterable: invalid ITERABLE_BASE_URL %q: expected an http or https URL such as %s or %s",
+			shown, USBaseURL, EUBaseURL)
 	}
-	if u.Host == "" {
-		return "", fmt.Errorf("iterable: invalid ITERABLE_BASE_URL %q: missing host", baseURL)
+	if u.Hostname() == "" {
+		return fmt.Errorf("iterable: invalid ITERABLE_BASE_URL %q: missing host, expected %s or %s",
+			shown, USBaseURL, EUBaseURL)
 	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("iterable: invalid ITERABLE_BASE_URL %q: "+
-			"user info, query and fragment are not allowed", baseURL)
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("iterable: invalid ITERABLE_BASE_URL %q: port %s is not between 1 and 65535", shown, port)
+		}
 	}
-	return strings.TrimSuffix(u.String(), "/") + TrackBulkPath, nil
+	if (u.Path != "" && u.Path != "/") || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return fmt.Errorf("iterable: invalid ITERABLE_BASE_URL %q: give the scheme and host only, such as %s; layover adds %s",
+			shown, USBaseURL, TrackBulkPath)
+	}
+	return nil
+}
+
+// hideUserInfo returns raw without what comes before its last "@", where a
+// URL keeps a user name and password, for a URL that url.Parse rejected.
+func hideUserInfo(raw string) string {
+	at := strings.LastIndex(raw, "@")
+	if at < 0 {
+		return raw
+	}
+	if scheme := strings.Index(raw, "://"); scheme >= 0 && scheme < at {
+		return raw[:scheme+3] + "…" + raw[at:]
+	}
+	return "…" + raw[at:]
 }
 
 // validateAPIKey checks the key without ever putting it in the error.

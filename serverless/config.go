@@ -133,9 +133,8 @@ func (c ForwardConfig) validate() error {
 		errs = append(errs, fmt.Errorf("invalid %s %q: expected an SQS queue URL such as "+
 			"https://sqs.us-east-1.amazonaws.com/123456789012/layover", EnvQueue, c.QueueURL))
 	}
-	if u, err := url.Parse(c.IterableURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("invalid %s %q: expected %s or %s",
-			EnvIterableURL, c.IterableURL, iterable.USBaseURL, iterable.EUBaseURL))
+	if err := iterable.CheckBaseURL(c.IterableURL); err != nil {
+		errs = append(errs, err) // names EnvIterableURL
 	}
 	if c.BatchEvents < 1 || c.BatchEvents > 1000 {
 		errs = append(errs, fmt.Errorf("invalid %s %d: expected 1 to 1000", EnvBatchEvents, c.BatchEvents))

@@ -91,6 +91,7 @@ func TestForwardConfigErrorsNameVariable(t *testing.T) {
 		{"no key source", nil, []string{EnvIterableKey}, EnvIterableKeySecret},
 		{"two key sources", map[string]string{EnvIterableKeySecret: "s"}, nil, "2 are set"},
 		{"bad base URL", map[string]string{EnvIterableURL: "api.iterable.com"}, nil, EnvIterableURL},
+		{"base URL with the API path", map[string]string{EnvIterableURL: "https://api.iterable.com/api/events/trackBulk"}, nil, EnvIterableURL},
 		{"batch too large", map[string]string{EnvBatchEvents: "1001"}, nil, EnvBatchEvents},
 		{"batch not a number", map[string]string{EnvBatchEvents: "many"}, nil, EnvBatchEvents},
 		{"rate above Iterable's limit", map[string]string{EnvRate: "11"}, nil, EnvRate},
