@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -37,9 +35,17 @@ func (fs *flagSet) forwardFlags() {
 		"time a run may wait between retries while Iterable answers 429 or 5xx")
 }
 
+// forwardSetup holds the mapper and the Iterable client of a forwarder,
+// built and checked before anything opens the queue.
+type forwardSetup struct {
+	mapper *mapping.Mapper
+	client *iterable.Client
+}
+
 // checkForwardConfig checks the Iterable key and the forward settings and
-// returns the mapper, before anything opens the queue.
-func checkForwardConfig(c *config) (*mapping.Mapper, error) {
+// builds the mapper and the Iterable client, before anything opens the
+// queue.
+func checkForwardConfig(c *config) (*forwardSetup, error) {
 	if strings.TrimSpace(c.IterableKey) == "" {
 		return nil, usagef("missing Iterable API key: set ITERABLE_API_KEY (or -iterable-api-key) to a server-side key of the project")
 	}
@@ -48,14 +54,6 @@ func checkForwardConfig(c *config) (*mapping.Mapper, error) {
 		return nil, err
 	}
 	// The client checks the key's characters, which the checks above do not.
-	if _, err := newIterableClient(c); err != nil {
-		return nil, err
-	}
-	return mapper, nil
-}
-
-// newIterableClient builds the trackBulk client from the configuration.
-func newIterableClient(c *config) (*iterable.Client, error) {
 	client, err := iterable.NewClient(iterable.ClientOptions{
 		BaseURL:           c.IterableURL,
 		APIKey:            c.IterableKey,
@@ -65,26 +63,18 @@ func newIterableClient(c *config) (*iterable.Client, error) {
 	if err != nil {
 		return nil, usageError{err}
 	}
-	return client, nil
+	return &forwardSetup{mapper: mapper, client: client}, nil
 }
 
-// newForwarder builds the forwarder from the configuration.
-func newForwarder(c *config, eng *engine, log *slog.Logger) (*forward.Forwarder, error) {
-	mapper, err := checkForwardConfig(c)
-	if err != nil {
-		return nil, err
-	}
-	client, err := newIterableClient(c)
-	if err != nil {
-		return nil, err
-	}
-	return forward.New(eng, eng.rejects, mapper, client, forward.Options{
+// newForwarder builds the forwarder on eng from setup.
+func newForwarder(c *config, setup *forwardSetup, eng *engine, log *slog.Logger) *forward.Forwarder {
+	return forward.New(eng, eng.rejects, setup.mapper, setup.client, forward.Options{
 		MaxEvents:   c.BatchEvents,
 		Concurrency: c.Concurrency,
 		Visibility:  c.Visibility,
 		RetryBudget: c.RetryBudget,
 		Logger:      log.With("component", "forward"),
-	}), nil
+	})
 }
 
 // checkForwardSettings validates the forwarder's settings other than the
@@ -92,24 +82,8 @@ func newForwarder(c *config, eng *engine, log *slog.Logger) (*forward.Forwarder,
 // its schedule is off, so that a bad value shows at start-up and not in the
 // first layover forward.
 func checkForwardSettings(c *config) (*mapping.Mapper, error) {
-	u, err := url.Parse(c.IterableURL)
-	if err != nil {
-		// An IPv6 address without brackets is one cause.
-		return nil, usagef("invalid ITERABLE_BASE_URL %q: %v; expected %s or %s, with an IPv6 address in brackets",
-			c.IterableURL, errors.Unwrap(err), iterable.USBaseURL, iterable.EUBaseURL)
-	}
-	if (u.Scheme != "https" && u.Scheme != "http") || u.Hostname() == "" {
-		return nil, usagef("invalid ITERABLE_BASE_URL %q: expected %s or %s", u.Redacted(), iterable.USBaseURL, iterable.EUBaseURL)
-	}
-	if port := u.Port(); port != "" {
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return nil, usagef("invalid ITERABLE_BASE_URL %q: port %s is not between 1 and 65535", u.Redacted(), port)
-		}
-	}
-	if (u.Path != "" && u.Path != "/") || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		// Redacted hides a password given in the URL.
-		return nil, usagef("invalid ITERABLE_BASE_URL %q: give the scheme and host only, such as %s; layover adds %s",
-			u.Redacted(), iterable.USBaseURL, iterable.TrackBulkPath)
+	if err := iterable.CheckBaseURL(c.IterableURL); err != nil {
+		return nil, usageError{err}
 	}
 	if c.BatchEvents < 1 || c.BatchEvents > 1000 {
 		return nil, usagef("invalid batch size %d (LAYOVER_BATCH_EVENTS): expected 1 to 1000", c.BatchEvents)
@@ -136,6 +110,7 @@ func checkForwardSettings(c *config) (*mapping.Mapper, error) {
 
 	cfg := mapping.DefaultConfig()
 	if c.MappingFile != "" {
+		var err error
 		if cfg, err = mapping.LoadConfig(c.MappingFile); err != nil {
 			return nil, usageError{fmt.Errorf("mapping file %q (LAYOVER_MAPPING): %w", c.MappingFile, err)}
 		}
@@ -163,7 +138,8 @@ func runForward(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 
-	if _, err := checkForwardConfig(c); err != nil {
+	setup, err := checkForwardConfig(c)
+	if err != nil {
 		return err
 	}
 	eng, err := openQueue(ctx, c, false)
@@ -171,10 +147,7 @@ func runForward(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer eng.Close()
-	f, err := newForwarder(c, eng, log)
-	if err != nil {
-		return err
-	}
+	f := newForwarder(c, setup, eng, log)
 	if eng.lockForwarder != nil {
 		unlock, ok, err := eng.lockForwarder(ctx)
 		if err != nil {

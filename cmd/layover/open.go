@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/layover-dev/layover/queue"
 	"github.com/layover-dev/layover/queue/sqlite"
@@ -45,12 +46,8 @@ type engine struct {
 // false, a missing data folder is an error instead of being created, so an
 // operator command never starts an empty queue by mistake.
 func openQueue(ctx context.Context, c *config, create bool) (*engine, error) {
-	if c.MaxReceiveCount < 1 || c.MaxReceiveCount > 1000 {
-		return nil, usagef("invalid max receive count %d (LAYOVER_MAX_RECEIVE_COUNT): expected 1 to 1000", c.MaxReceiveCount)
-	}
-	if c.Retention < 60e9 || c.DeadRetention < c.Retention {
-		return nil, usagef("invalid retention %s / dead retention %s (LAYOVER_RETENTION, LAYOVER_DEAD_RETENTION): "+
-			"expected at least 1m, and the dead-letter retention at least as long", c.Retention, c.DeadRetention)
+	if err := checkQueueSettings(c, create); err != nil {
+		return nil, err
 	}
 	// Only serve creates the queue and records its retentions. The other
 	// commands follow them, so that a shorter default in an operator's
@@ -63,6 +60,26 @@ func openQueue(ctx context.Context, c *config, create bool) (*engine, error) {
 	default:
 		return openRemote(ctx, c.Queue, opts)
 	}
+}
+
+// checkQueueSettings validates the queue settings. The retentions matter
+// only to serve, which creates the queue, because the other commands
+// follow the ones serve recorded.
+func checkQueueSettings(c *config, create bool) error {
+	if c.MaxReceiveCount < 1 || c.MaxReceiveCount > 1000 {
+		return usagef("invalid max receive count %d (LAYOVER_MAX_RECEIVE_COUNT): expected 1 to 1000", c.MaxReceiveCount)
+	}
+	if create && (c.Retention < time.Minute || c.DeadRetention < c.Retention) {
+		return usagef("invalid retention %s / dead retention %s (LAYOVER_RETENTION, LAYOVER_DEAD_RETENTION): "+
+			"expected at least 1m, and the dead-letter retention at least as long", c.Retention, c.DeadRetention)
+	}
+	return nil
+}
+
+// isSQSQueue reports whether queue, the LAYOVER_QUEUE setting, selects the
+// SQS engine.
+func isSQSQueue(queue string) bool {
+	return strings.HasPrefix(queue, "https://") || strings.HasPrefix(queue, "http://")
 }
 
 func openSQLite(ctx context.Context, dir string, opts queue.Options, create bool) (*engine, error) {

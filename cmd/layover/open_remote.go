@@ -20,7 +20,7 @@ func openRemote(ctx context.Context, url string, opts queue.Options) (*engine, e
 			return nil, fmt.Errorf("open PostgreSQL queue: %w", err)
 		}
 		return &engine{Queue: q, dead: q, rejects: q, name: "postgres", lockForwarder: q.TryLockForwarder}, nil
-	case strings.HasPrefix(url, "https://") || strings.HasPrefix(url, "http://"):
+	case isSQSQueue(url):
 		q, err := sqs.Open(ctx, url, opts)
 		if err != nil {
 			return nil, fmt.Errorf("open SQS queue %s: %w", url, err)

@@ -223,6 +223,7 @@ func TestOperatorCommandArguments(t *testing.T) {
 		{[]string{"dlq", "list", "-limit", "0"}, exitUsage, "invalid -limit 0"},
 		{[]string{"rejected", "list", "-limit", "-1"}, exitUsage, "invalid -limit -1"},
 		{[]string{"version", "extra"}, exitUsage, "no arguments"},
+		{[]string{"queue", "stats", "-retention", "30s"}, 1, "no Layover queue found"},
 	}
 	for _, c := range cases {
 		code, out := runLayover(t, env, c.args...)

@@ -36,7 +36,7 @@ func (fs *flagSet) serveFlags() {
 	fs.str(&c.APIKeys, "api-keys", "LAYOVER_API_KEYS", "", "comma-separated API keys accepted on POST /event-batch (several allow rotation)")
 	fs.boolean(&c.NoAuth, "insecure-no-auth", "LAYOVER_INSECURE_NO_AUTH", false, "accept webhooks without an API key")
 	fs.int64(&c.MaxBodyBytes, "max-body-bytes", "LAYOVER_MAX_BODY_BYTES", ingest.DefaultMaxBodyBytes,
-		"largest webhook body accepted, before and after gzip decompression (1024 to 16777216 bytes)")
+		fmt.Sprintf("largest webhook body accepted, before and after gzip decompression (1024 to %d bytes)", sqlite.MaxBodySize))
 	fs.str(&c.Schedule, "schedule", "LAYOVER_SCHEDULE", defaultSchedule,
 		`when to forward: a cron expression ("0 * * * *"), "@hourly", "@every 15m", or "off"`)
 	fs.securityFlags()
@@ -64,7 +64,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	sec, schedule, err := checkServeConfig(c, log)
+	sec, schedule, setup, err := checkServeConfig(c, log)
 	if err != nil {
 		return err
 	}
@@ -84,9 +84,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	var fwd *forward.Forwarder
 	if schedule != nil {
-		if fwd, err = newForwarder(c, eng, log); err != nil {
-			return err
-		}
+		fwd = newForwarder(c, setup, eng, log)
 	}
 	registry, metrics := newRegistry()
 	registry.MustRegister(newQueueCollector(eng, log.With("component", "metrics")))
@@ -126,43 +124,52 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // checkServeConfig validates the settings that serve needs before it opens
-// the queue: listen address, keys, security, schedule and body size.
-func checkServeConfig(c *config, log *slog.Logger) (*serveSecurity, cron.Schedule, error) {
+// the queue: listen address, keys, security, queue, schedule and body
+// size. It returns the forwarder's setup when the schedule is on.
+func checkServeConfig(c *config, log *slog.Logger) (*serveSecurity, cron.Schedule, *forwardSetup, error) {
 	if strings.TrimSpace(c.Listen) == "" {
 		// net.Listen takes an empty address as every interface on a random port.
-		return nil, nil, usagef("missing listen address (LAYOVER_LISTEN): expected host:port such as %s, or 0.0.0.0:8080 to accept outside connections", defaultListen)
+		return nil, nil, nil, usagef("missing listen address (LAYOVER_LISTEN): expected host:port such as %s, or 0.0.0.0:8080 to accept outside connections", defaultListen)
 	}
 	keys := splitKeys(c.APIKeys)
 	if len(keys) == 0 && c.APIKeysFile == "" && !c.NoAuth {
-		return nil, nil, usagef("no API key configured: set LAYOVER_API_KEYS (or -api-keys) or LAYOVER_API_KEYS_FILE, or pass -insecure-no-auth to accept unauthenticated webhooks")
+		return nil, nil, nil, usagef("no API key configured: set LAYOVER_API_KEYS (or -api-keys) or LAYOVER_API_KEYS_FILE, or pass -insecure-no-auth to accept unauthenticated webhooks")
 	}
 	sec, err := openSecurity(c, keys, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	if err := checkQueueSettings(c, true); err != nil {
+		return nil, nil, nil, err
 	}
 	schedule, err := parseSchedule(c.Schedule)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	check := checkForwardSettings
-	if schedule != nil {
-		// openQueue validates the retention itself, after this check.
-		if err := checkScheduleGaps(schedule, c.Schedule, c.Retention, time.Now()); err != nil {
-			return nil, nil, err
+
+	var setup *forwardSetup
+	if schedule == nil {
+		_, err = checkForwardSettings(c) // so that a bad value shows before the first layover forward
+	} else {
+		// An SQS queue's own attributes set its retention, not LAYOVER_RETENTION.
+		if !isSQSQueue(c.Queue) {
+			if err := checkScheduleGaps(schedule, c.Schedule, c.Retention, time.Now()); err != nil {
+				return nil, nil, nil, err
+			}
 		}
-		check = checkForwardConfig // forwarding needs the Iterable key as well
+		setup, err = checkForwardConfig(c)
 	}
-	if _, err := check(c); err != nil {
-		return nil, nil, err
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	// The SQLite and PostgreSQL engines store at most sqlite.MaxBodySize
 	// bytes. A higher limit would let serve read a body and then respond 413,
 	// which mParticle does not retry.
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > sqlite.MaxBodySize {
-		return nil, nil, usagef("invalid maximum body size %d (LAYOVER_MAX_BODY_BYTES): expected 1024 to %d bytes, the largest body the queue stores",
+		return nil, nil, nil, usagef("invalid maximum body size %d (LAYOVER_MAX_BODY_BYTES): expected 1024 to %d bytes, the largest body the queue stores",
 			c.MaxBodyBytes, sqlite.MaxBodySize)
 	}
-	return sec, schedule, nil
+	return sec, schedule, setup, nil
 }
 
 // listenWebhook opens the webhook listener on LAYOVER_LISTEN, limited to
