@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 )
 
@@ -83,6 +84,15 @@ const noExpiry = 100 * 365 * 24 * time.Hour
 func (o *Options) SettleRetention(recorded map[string]int64, logger *slog.Logger) (bool, error) {
 	retentionMs, haveRetention := recorded[RecordedRetention]
 	deadMs, haveDead := recorded[RecordedDeadRetention]
+	// Larger values would overflow a Duration, so they are made negative,
+	// which the check below refuses.
+	const maxMs = math.MaxInt64 / int64(time.Millisecond)
+	if retentionMs > maxMs {
+		retentionMs = -1
+	}
+	if deadMs > maxMs {
+		deadMs = -1
+	}
 	retention := time.Duration(retentionMs) * time.Millisecond
 	dead := time.Duration(deadMs) * time.Millisecond
 	if !o.FollowStoredRetention {
