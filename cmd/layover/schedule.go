@@ -13,14 +13,15 @@ import (
 	"github.com/layover-dev/layover/forward"
 )
 
-// checkScheduleGaps measures the runs of the coming year, which include
-// monthly patterns and the changes to and from daylight saving time. It
-// stops after maxScheduleRuns runs, about 90 ms for a schedule of every
-// minute. A pattern of days that repeats every month shows its longest gap
-// within the first months of runs.
+// checkScheduleGaps looks a year ahead, which covers monthly patterns and
+// the changes to and from daylight saving time. It follows the runs one by
+// one up to maxScheduleRuns (about 90 ms for a schedule of every minute),
+// then probes the wait for the next run every scheduleProbe for the rest
+// of the year, so that a busy schedule with a long pause is still seen.
 const (
 	scheduleHorizon = 366 * 24 * time.Hour
 	maxScheduleRuns = 100_000
+	scheduleProbe   = 10 * time.Minute
 )
 
 // parseSchedule parses LAYOVER_SCHEDULE; "off" returns nil. It rejects an
@@ -66,16 +67,26 @@ func everyInterval(spec string) (time.Duration, bool) {
 // measures the wait for the first run too.
 func checkScheduleGaps(s cron.Schedule, spec string, retention time.Duration, now time.Time) error {
 	var longest time.Duration
-	prev := now
-	for range maxScheduleRuns {
+	prev, runs := now, 0
+	for ; runs < maxScheduleRuns && prev.Sub(now) <= scheduleHorizon; runs++ {
 		next := s.Next(prev)
 		if next.IsZero() {
 			break
 		}
 		longest = max(longest, next.Sub(prev))
 		prev = next
-		if prev.Sub(now) > scheduleHorizon {
-			break
+	}
+	if runs == maxScheduleRuns {
+		for t := prev; t.Sub(now) <= scheduleHorizon; t = t.Add(scheduleProbe) {
+			next := s.Next(t)
+			if next.IsZero() {
+				break
+			}
+			wait := next.Sub(t)
+			if wait >= scheduleProbe {
+				wait += scheduleProbe // the run before t may be up to a probe earlier
+			}
+			longest = max(longest, wait)
 		}
 	}
 	if longest >= retention {

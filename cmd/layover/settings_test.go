@@ -165,6 +165,9 @@ func TestScheduleGapsNotShorterThanRetention(t *testing.T) {
 		{"@every 96h", 96 * time.Hour, "96h0m0s"},
 		{"CRON_TZ=Europe/Berlin 0 0 * * *", 24*time.Hour + 30*time.Minute, "25h0m0s"},
 		{"CRON_TZ=UTC */5 * 1-7 * *", 96 * time.Hour, "576h"},
+		// Every minute from January to March: more runs than are
+		// followed one by one, then a pause of nine months.
+		{"CRON_TZ=UTC * * * 1-3 *", 96 * time.Hour, "between forward runs"},
 	}
 	for _, tc := range cases {
 		s, err := parseSchedule(tc.spec)
