@@ -133,23 +133,23 @@ func CheckBaseURL(raw string) error {
 		return fmt.Errorf("iterable: invalid ITERABLE_BASE_URL %q: %v: expected %s or %s%s",
 			hideUserInfo(raw), errors.Unwrap(err), USBaseURL, EUBaseURL, hint)
 	}
-	shown := u.Redacted()
+	redacted := u.Redacted()
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return fmt.Errorf("iterable: invalid ITERABLE_BASE_URL %q: expected an http or https URL such as %s or %s",
-			shown, USBaseURL, EUBaseURL)
+			redacted, USBaseURL, EUBaseURL)
 	}
 	if u.Hostname() == "" {
 		return fmt.Errorf("iterable: invalid ITERABLE_BASE_URL %q: missing host, expected %s or %s",
-			shown, USBaseURL, EUBaseURL)
+			redacted, USBaseURL, EUBaseURL)
 	}
 	if port := u.Port(); port != "" {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("iterable: invalid ITERABLE_BASE_URL %q: port %s is not between 1 and 65535", shown, port)
+			return fmt.Errorf("iterable: invalid ITERABLE_BASE_URL %q: port %s is not between 1 and 65535", redacted, port)
 		}
 	}
 	if (u.Path != "" && u.Path != "/") || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
 		return fmt.Errorf("iterable: invalid ITERABLE_BASE_URL %q: give the scheme and host only, such as %s; layover adds %s",
-			shown, USBaseURL, TrackBulkPath)
+			redacted, USBaseURL, TrackBulkPath)
 	}
 	return nil
 }

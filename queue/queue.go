@@ -95,6 +95,7 @@ func (o *Options) SettleRetention(recorded map[string]int64, logger *slog.Logger
 	}
 	retention := time.Duration(retentionMs) * time.Millisecond
 	dead := time.Duration(deadMs) * time.Millisecond
+
 	if !o.FollowStoredRetention {
 		if haveRetention && haveDead && (retention != o.Retention || dead != o.DeadRetention) {
 			logger.Warn("replacing the recorded retention, which other commands follow",
@@ -103,6 +104,7 @@ func (o *Options) SettleRetention(recorded map[string]int64, logger *slog.Logger
 		}
 		return true, nil
 	}
+
 	if !haveRetention || !haveDead {
 		logger.Warn("no retention recorded by layover serve yet, so this command expires nothing. " +
 			"Start layover serve once to record LAYOVER_RETENTION and LAYOVER_DEAD_RETENTION")
