@@ -13,6 +13,11 @@ import (
 	"time"
 )
 
+// isHelpArg reports whether arg, given in place of a subcommand, requests help.
+func isHelpArg(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help" || arg == "help"
+}
+
 // errHelp is returned when -h was given; the usage is already printed.
 var errHelp = errors.New("help requested")
 

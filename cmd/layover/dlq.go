@@ -23,10 +23,11 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usagef("%s", dlqUsage)
 	}
 	sub, rest := args[0], args[1:]
-	switch sub {
-	case "-h", "-help", "--help", "help":
+	if isHelpArg(sub) {
 		fmt.Fprintln(stdout, dlqUsage)
 		return errHelp
+	}
+	switch sub {
 	case "list", "show", "redrive", "purge":
 	default:
 		if strings.HasPrefix(sub, "-") {

@@ -9,7 +9,7 @@ import (
 
 // runQueue implements layover queue stats.
 func runQueue(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+	if len(args) > 0 && isHelpArg(args[0]) {
 		args = []string{"stats", "-h"} // the help of the only queue command
 	}
 	if len(args) == 0 {

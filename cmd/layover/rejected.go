@@ -9,7 +9,7 @@ import (
 
 // runRejected implements layover rejected list.
 func runRejected(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+	if len(args) > 0 && isHelpArg(args[0]) {
 		args = []string{"list", "-h"} // the help of the only rejected command
 	}
 	if len(args) == 0 {
